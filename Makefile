@@ -1,0 +1,45 @@
+# `make test` and `make demo` work on a fresh machine with only python3 (>= 3.10) and
+# make: each creates the local virtual environment .venv if missing and installs what
+# it needs into it.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: test demo lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(VENV)/.examples-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[examples]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[test,examples,dev]"
+	touch $@
+
+# The float32 suite, then the float64 finite-difference suite in its own process
+# (x64 is enabled for that whole process, never toggled mid-test).
+test: $(VENV)/.test-installed $(VENV)/.examples-installed
+	$(PY) -m pytest tests -n 2 -q
+	JAX_ENABLE_X64=1 $(PY) -m pytest tests/float64 -q
+
+demo: $(VENV)/.examples-installed
+	$(PY) examples/lagrangians.py
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pyright
+
+bench: $(VENV)/.test-installed
+	$(PY) benchmarks/activations.py
+
+clean:
+	rm -rf $(VENV) outputs site

@@ -1,0 +1,34 @@
+"""Convex Lagrangians of neuron layers, as trainable Equinox modules."""
+
+import importlib.metadata
+
+from ._elementwise import (
+    Exp as Exp,
+    Identity as Identity,
+    ReLU as ReLU,
+    RePU as RePU,
+    RExp as RExp,
+    Sigmoid as Sigmoid,
+    Tanh as Tanh,
+)
+from ._functional import (
+    lagr_exp as lagr_exp,
+    lagr_identity as lagr_identity,
+    lagr_layernorm as lagr_layernorm,
+    lagr_relu as lagr_relu,
+    lagr_repu as lagr_repu,
+    lagr_rexp as lagr_rexp,
+    lagr_sigmoid as lagr_sigmoid,
+    lagr_softmax as lagr_softmax,
+    lagr_spherical_norm as lagr_spherical_norm,
+    lagr_tanh as lagr_tanh,
+)
+from ._lagrangian import AbstractLagrangian as AbstractLagrangian
+from ._normalizing import (
+    LayerNorm as LayerNorm,
+    Softmax as Softmax,
+    SphericalNorm as SphericalNorm,
+)
+
+
+__version__ = importlib.metadata.version("eqx_lagrangians")

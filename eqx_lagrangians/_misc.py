@@ -1,0 +1,136 @@
+"""Shared plumbing: dtypes, argument checks, broadcasting and positive parameters."""
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+import equinox as eqx
+from jaxtyping import Array, ArrayLike, Float, Inexact
+
+
+# β and γ are stored as an unconstrained leaf `raw` and read back as
+# `softplus(raw) + MIN_POSITIVE`. Softplus (not exp) keeps large values linear in
+# `raw`, so no optimiser step can overflow them; the floor keeps 1/β, and the
+# ∂L/∂β ~ 1/β² that an optimiser sees, finite however hard a loss pushes toward 0.
+MIN_POSITIVE = 1e-6
+
+
+def default_floating_dtype():
+    """JAX's default float dtype: float64 when x64 is on, else float32."""
+    return jnp.result_type(float)
+
+
+def to_inexact(x: ArrayLike, name: str = "x") -> Inexact[Array, "..."]:
+    """`x` as a floating JAX array: integers and booleans are promoted to JAX's
+    default float dtype; complex numbers are rejected (a Lagrangian is real)."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(
+            f"`{name}` must be a real array, but it has dtype {x.dtype}; Lagrangians "
+            "are real-valued functions of real inputs."
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(default_floating_dtype())
+    return x
+
+
+def compute_dtype(dtype) -> np.dtype:
+    """At least float32: float16 and bfloat16 inputs are computed in float32."""
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.result_type(dtype, jnp.float32)
+
+
+def is_concrete(value) -> bool:
+    """Whether `value` can be inspected now (it is not being traced)."""
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(value))
+
+
+def check_positive(name: str, value, minimum: float = 0.0) -> None:
+    """Raise `ValueError` if a concrete `value` is not finite and > `minimum`
+    (>= when `minimum > 0`, i.e. a floor). Traced values pass through."""
+    if not is_concrete(value):
+        return
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise TypeError(f"`{name}` must be a real number or array, got {value!r}.")
+    if minimum > 0:
+        bad = ~np.isfinite(array) | (array < minimum)
+        allowed = f">= {minimum:g}"
+    else:
+        bad = ~np.isfinite(array) | (array <= 0)
+        allowed = "> 0"
+    if np.any(bad):
+        shown = array if array.size <= 8 else f"an array containing {array[bad][0]}"
+        raise ValueError(f"`{name}` must be finite and {allowed}, got {name}={shown}.")
+
+
+def check_static_positive(name: str, value) -> None:
+    """For static hyper-parameters (`eps`, ...): a Python number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a Python float, got {value!r}.")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be finite and > 0, got {name}={value}.")
+
+
+def normalise_axis(axis: int, ndim: int, who: str) -> int:
+    if ndim == 0:
+        raise ValueError(
+            f"{who} acts along `axis` of its input, so the input needs at least one "
+            "dimension, but it is a scalar (shape ())."
+        )
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{who}: `axis={axis}` is out of range for an input with {ndim} "
+            f"dimension(s); allowed are {-ndim} to {ndim - 1}."
+        )
+    return axis % ndim
+
+
+def broadcast_param(name: str, value: Array, shape: tuple[int, ...]) -> Array:
+    """A per-neuron parameter broadcast explicitly to `shape` (explicitly, so that
+    numpy-style rank promotion is never relied on); scalars stay scalars."""
+    if value.ndim == 0:
+        return value
+    try:
+        target = jnp.broadcast_shapes(value.shape, shape)
+    except ValueError:
+        target = None
+    if target != tuple(shape):
+        raise ValueError(
+            f"`{name}` of shape {value.shape} does not broadcast to the input's shape "
+            f"{shape}; allowed are a scalar or an array broadcastable to {shape}."
+        )
+    return jnp.broadcast_to(value, shape)
+
+
+def feature_param(name: str, value: Array, shape: tuple[int, ...], axis: int) -> Array:
+    """A scalar, or a per-feature vector of length `shape[axis]` laid along `axis` and
+    broadcast to `shape`."""
+    if value.ndim == 0:
+        return value
+    if value.shape != (shape[axis],):
+        raise ValueError(
+            f"`{name}` has shape {value.shape}, but the input has shape {shape} and "
+            f"axis={axis}; allowed are a scalar or a vector of shape ({shape[axis]},)."
+        )
+    expanded = jnp.reshape(value, value.shape + (1,) * (len(shape) - axis - 1))
+    return jnp.broadcast_to(expanded, shape)
+
+
+def positive_to_raw(name: str, value: ArrayLike) -> Float[Array, "..."]:
+    """The unconstrained leaf whose `raw_to_positive` is `value` (checked >= floor)."""
+    check_positive(name, value, MIN_POSITIVE)
+    value = jnp.asarray(value, dtype=default_floating_dtype())
+    if not is_concrete(value):
+        value = eqx.error_if(
+            value,
+            ~(value >= MIN_POSITIVE),
+            f"`{name}` must be finite and >= {MIN_POSITIVE:g}.",
+        )
+    # Inverse softplus, y + log(-expm1(-y)), accurate for small and large y alike.
+    shifted = jnp.maximum(value - MIN_POSITIVE, jnp.finfo(value.dtype).tiny)
+    return shifted + jnp.log(-jnp.expm1(-shifted))
+
+
+def raw_to_positive(raw: Float[Array, "..."]) -> Float[Array, "..."]:
+    """`softplus(raw) + MIN_POSITIVE`: positive and finite for every finite `raw`."""
+    return jax.nn.softplus(raw) + MIN_POSITIVE
