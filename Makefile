@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 
 .PHONY: test demo lint bench clean
+# The install steps share one .venv: never run two pip installs at once under `make -j`.
+.NOTPARALLEL:
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

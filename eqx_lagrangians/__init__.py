@@ -1,6 +1,6 @@
 """Convex Lagrangians of neuron layers, as trainable Equinox modules."""
 
-import importlib.metadata
+import importlib.metadata as _metadata
 
 from ._elementwise import (
     Exp as Exp,
@@ -31,4 +31,4 @@ from ._normalizing import (
 )
 
 
-__version__ = importlib.metadata.version("eqx_lagrangians")
+__version__ = _metadata.version("eqx_lagrangians")

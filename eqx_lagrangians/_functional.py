@@ -301,7 +301,9 @@ def lagr_sigmoid(x: ArrayLike, beta: ArrayLike = 1.0) -> Float[Array, ""]:
     return elementwise(_sigmoid, x, beta)
 
 
-def lagr_softmax(x: ArrayLike, beta: ArrayLike = 1.0, axis: int = -1) -> Float[Array, ""]:
+def lagr_softmax(
+    x: ArrayLike, beta: ArrayLike = 1.0, axis: int = -1
+) -> Float[Array, ""]:
     r"""$L(x) = \tfrac1β \sum_{\text{slices}} \operatorname{logsumexp}(β x)$ along
     `axis`, whose activation is $\operatorname{softmax}(β x)$ along `axis`."""
     check_positive("beta", beta)

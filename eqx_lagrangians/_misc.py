@@ -1,9 +1,10 @@
 """Shared plumbing: dtypes, argument checks, broadcasting and positive parameters."""
 
-import numpy as np
-import jax
-import jax.numpy as jnp
 import equinox as eqx
+import jax
+import jax.core
+import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 
@@ -119,15 +120,16 @@ def feature_param(name: str, value: Array, shape: tuple[int, ...], axis: int) ->
 def positive_to_raw(name: str, value: ArrayLike) -> Float[Array, "..."]:
     """The unconstrained leaf whose `raw_to_positive` is `value` (checked >= floor)."""
     check_positive(name, value, MIN_POSITIVE)
-    value = jnp.asarray(value, dtype=default_floating_dtype())
-    if not is_concrete(value):
-        value = eqx.error_if(
-            value,
-            ~(value >= MIN_POSITIVE),
+    dtype = default_floating_dtype()
+    array = jnp.asarray(value, dtype=dtype)
+    if not is_concrete(array):
+        array = eqx.error_if(
+            array,
+            ~(array >= MIN_POSITIVE),
             f"`{name}` must be finite and >= {MIN_POSITIVE:g}.",
         )
     # Inverse softplus, y + log(-expm1(-y)), accurate for small and large y alike.
-    shifted = jnp.maximum(value - MIN_POSITIVE, jnp.finfo(value.dtype).tiny)
+    shifted = jnp.maximum(array - MIN_POSITIVE, jnp.finfo(dtype).tiny)
     return shifted + jnp.log(-jnp.expm1(-shifted))
 
 

@@ -1,0 +1,51 @@
+"""Smoke tests of the example scripts: each runs end to end at tiny sizes."""
+
+import importlib.util
+import pathlib
+
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+LAGRANGIANS = (
+    "Identity",
+    "RePU",
+    "ReLU",
+    "Exp",
+    "RExp",
+    "Tanh",
+    "Sigmoid",
+    "Softmax",
+    "LayerNorm",
+    "SphericalNorm",
+)
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(
+        f"examples_{name}", EXAMPLES / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lagrangians(tmp_path, capsys):
+    example = _load("lagrangians")
+    out_dir = tmp_path / "plots"  # not there yet: main must create it
+    paths = example.main(out_dir=out_dir, num_points=21)
+
+    expected = [out_dir / f"{name.lower()}.png" for name in LAGRANGIANS]
+    expected.append(out_dir / "all.png")
+    assert paths == expected
+    for path in expected:
+        assert path.is_file(), path
+        assert path.read_bytes().startswith(b"\x89PNG"), path
+        assert path.stat().st_size > 1000, path
+
+    printed = capsys.readouterr().out
+    table = printed.splitlines()
+    for name in LAGRANGIANS:
+        # A row of the table starts with the Lagrangian's name (Exp is also in RExp).
+        assert any(line.startswith(name) for line in table), name
+    for path in expected:
+        assert str(path) in printed
