@@ -36,7 +36,6 @@ import os
 import pathlib
 
 import equinox as eqx
-import eqx_lagrangians as el
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -45,6 +44,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
+
+import eqx_lagrangians as el
 
 
 # The input of the printed table.

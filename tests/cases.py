@@ -9,10 +9,11 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import eqx_lagrangians as el
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+import eqx_lagrangians as el
 
 
 def _np_lse(z, axis):

@@ -1,9 +1,10 @@
 """Bad input gets a clear error naming the argument, its value and what is allowed."""
 
-import eqx_lagrangians as el
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
+import eqx_lagrangians as el
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 import functools as ft
 
 import equinox as eqx
-import eqx_lagrangians as el
 import hypothesis.extra.numpy as hnp
 import jax
 import jax.numpy as jnp
@@ -11,6 +10,8 @@ import jax.random as jr
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
+
+import eqx_lagrangians as el
 
 from .cases import Case, CASES
 from .helpers import assert_finite

@@ -1,7 +1,6 @@
 """Learnable parameters: optax training, positivity, freezing, traced construction."""
 
 import equinox as eqx
-import eqx_lagrangians as el
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -9,6 +8,8 @@ import jax.tree_util as jtu
 import numpy as np
 import optax
 import pytest
+
+import eqx_lagrangians as el
 
 from .cases import CASES, POSITIVE
 from .helpers import assert_finite
