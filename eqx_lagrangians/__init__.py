@@ -2,6 +2,7 @@
 
 import importlib.metadata as _metadata
 
+from ._descent import descend as descend, DescentResult as DescentResult
 from ._elementwise import (
     Exp as Exp,
     Identity as Identity,
@@ -24,10 +25,18 @@ from ._functional import (
     lagr_tanh as lagr_tanh,
 )
 from ._lagrangian import AbstractLagrangian as AbstractLagrangian
+from ._memory import AssociativeMemory as AssociativeMemory
+from ._neurons import NeuronLayer as NeuronLayer
 from ._normalizing import (
     LayerNorm as LayerNorm,
     Softmax as Softmax,
     SphericalNorm as SphericalNorm,
+)
+from ._synapses import (
+    BiasSynapse as BiasSynapse,
+    ConvSynapse as ConvSynapse,
+    DenseSynapse as DenseSynapse,
+    LogSumExpSynapse as LogSumExpSynapse,
 )
 
 
