@@ -25,3 +25,8 @@ def test_readme_python_blocks_run():
     # The freezing recipe moved γ out of the trainable leaves.
     assert namespace["params"].raw_gamma is None
     assert namespace["static"].raw_gamma is not None
+    # The retrieval example gets every entry of the stored pattern back.
+    retrieved, patterns = namespace["retrieved"], namespace["patterns"]
+    assert bool((retrieved == patterns[:, 3]).all())
+    energies = namespace["result"].energies
+    assert float(energies[-1]) < float(energies[0])
