@@ -70,6 +70,7 @@ def library_descent(memory, queries, steps, tol=None):
 def handwritten_descent(params, queries, steps, with_energy=True):
     """The same dynamics written out by hand for a batch, closed-form activations."""
     weight, gamma, delta, beta = params
+    delta = delta[None, :]  # per feature, for a batch of rows
     eps, rate_visible, rate_hidden = 1e-5, 0.1, 0.1 / 0.5
     dim = queries.shape[-1]
 

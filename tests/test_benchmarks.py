@@ -1,0 +1,31 @@
+"""Smoke tests of the benchmark scripts at tiny sizes: they run and check their own
+results (each asserts that the library agrees with its hand-written baseline)."""
+
+import importlib.util
+import pathlib
+
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(
+        f"benchmarks_{name}", BENCHMARKS / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_activations_benchmark_runs(capsys):
+    _load("activations").main(repeats=2, shape=(4, 8))
+    out = capsys.readouterr().out
+    for name in ("Identity", "Tanh", "Softmax", "LayerNorm", "SphericalNorm"):
+        assert f"| {name}" in out
+
+
+def test_descent_benchmark_runs(capsys):
+    _load("descent").main(visible_dim=8, hidden_dim=6, steps=5, grad_steps=5, repeats=2)
+    out = capsys.readouterr().out
+    assert "| el.descend |" in out and "| checkpoint=True |" in out
