@@ -42,6 +42,7 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/activations.py
+	$(PY) benchmarks/descent.py
 
 clean:
 	rm -rf $(VENV) outputs site
