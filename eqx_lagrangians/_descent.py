@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from ._memory import AssociativeMemory
+from ._misc import check_positive, default_floating_dtype
 
 
 class DescentResult(eqx.Module):
@@ -44,6 +45,8 @@ def _masks(memory: AssociativeMemory, clamp) -> dict[str, Bool[Array, "..."] | b
             masks[name] = held
         else:
             held = jnp.asarray(held)
+            if held.dtype == jnp.bool_ and held.ndim == 0:
+                held = jnp.broadcast_to(held, layer.shape)  # e.g. a traced flag
             if held.dtype != jnp.bool_ or held.shape != layer.shape:
                 raise ValueError(
                     f"`clamp[{name!r}]` must be True, False or a boolean mask of shape "
@@ -62,7 +65,7 @@ def _step(memory, masks, step_size):
             if mask is True:
                 new[name] = xs[name]
                 continue
-            rate = jnp.asarray(step_size / layer.tau, xs[name].dtype)
+            rate = (step_size / layer.tau).astype(xs[name].dtype)
             moved = xs[name] - rate * grads[name].astype(xs[name].dtype)
             new[name] = moved if mask is False else jnp.where(mask, xs[name], moved)
         return energy, new
@@ -70,7 +73,6 @@ def _step(memory, masks, step_size):
     return step
 
 
-@eqx.filter_jit
 def descend(
     memory: AssociativeMemory,
     xs: Mapping[str, ArrayLike],
@@ -101,12 +103,14 @@ def descend(
     - `memory`: an `el.AssociativeMemory`.
     - `xs`: the initial states, one array per layer.
     - `steps`: the number of steps (in tolerance mode, the most that may run).
-    - `step_size`: the step size (divided by each layer's τ).
+    - `step_size`: the step size > 0 (divided by each layer's τ); a float or a
+        scalar array (it is traced: changing it does not recompile).
     - `clamp`: optional, maps layer names to `True` (the whole layer is held) or to a
         boolean mask of the layer's shape (`True` entries are held).
-    - `tol`: optional; if given, stop as soon as the largest change of any state
-        entry in one step is below `tol` (tolerance mode, a `lax.while_loop`: not
-        reverse-mode differentiable, so train with a fixed number of steps).
+    - `tol`: optional, > 0; if given, stop as soon as the largest change of any
+        state entry in one step is below `tol` (tolerance mode, a `lax.while_loop`:
+        not reverse-mode differentiable, so train with a fixed number of steps). A
+        NaN state is never taken for convergence: the loop then runs to `steps`.
     - `checkpoint`: if `True`, each step is wrapped in `jax.checkpoint`, so that
         reverse-mode differentiation stores only the states of each step rather
         than every intermediate (less memory, one more forward pass).
@@ -118,8 +122,17 @@ def descend(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"`steps` must be an int >= 0, got steps={steps!r}.")
-    if tol is not None and not tol > 0:
-        raise ValueError(f"`tol` must be > 0 or None, got tol={tol!r}.")
+    check_positive("step_size", step_size)
+    if tol is not None:
+        check_positive("tol", tol)
+        tol = jnp.asarray(tol, jnp.float32)
+    # Arrays, not Python floats: a new step size or tolerance must not recompile.
+    step_size = jnp.asarray(step_size, default_floating_dtype())
+    return _descend(memory, xs, steps, step_size, clamp, tol, checkpoint)
+
+
+@eqx.filter_jit
+def _descend(memory, xs, steps, step_size, clamp, tol, checkpoint):
     memory._check_states(xs)
     states = {name: layer._check(xs[name]) for name, layer in memory.neurons.items()}
     masks = _masks(memory, clamp)
@@ -139,7 +152,8 @@ def descend(
 
     def cond(carry):
         i, _, change, _ = carry
-        return (i < steps) & (change >= tol)
+        # `~(change < tol)`, not `change >= tol`: a NaN must not pass for convergence.
+        return (i < steps) & ~(change < tol)
 
     def while_body(carry):
         i, states, _, energies = carry
@@ -149,7 +163,7 @@ def descend(
         ).astype(jnp.float32)
         return i + 1, new, change, energies.at[i].set(energy)
 
-    energies = jnp.zeros((steps + 1,), memory.energy(states).dtype)
+    energies = jnp.zeros((steps + 1,), jax.eval_shape(memory.energy, states).dtype)
     init = (jnp.asarray(0), states, jnp.asarray(jnp.inf, jnp.float32), energies)
     num_steps, final, _, energies = lax.while_loop(cond, while_body, init)
     final_energy = memory.energy(final)

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from ._misc import compute_dtype
 from ._neurons import NeuronLayer
 
 
@@ -51,6 +52,12 @@ class AssociativeMemory(eqx.Module):
         """
         self.neurons = dict(neurons)
         self.synapses = dict(synapses)
+        for layers, synapse in connections:
+            if isinstance(layers, str):
+                raise ValueError(
+                    f"connection ({layers!r}, {synapse!r}): the layers must be a tuple "
+                    f"of names, e.g. ({layers!r},), not the string {layers!r}."
+                )
         self.connections = tuple(
             (tuple(layers), synapse) for layers, synapse in connections
         )
@@ -117,20 +124,20 @@ class AssociativeMemory(eqx.Module):
 
     def synapse_energy(self, gs: dict[str, Array]) -> Float[Array, ""]:
         """**Returns:** the total energy of the synapses, for the activations `gs`."""
-        energy = jnp.zeros(())
+        energy = 0.0  # a weakly typed zero: the sum takes the energies' dtype
         for layers, synapse in self.connections:
             energy = energy + self.synapses[synapse](*(gs[layer] for layer in layers))
-        return energy
+        return jnp.asarray(energy)
 
     def energy_tree(self, xs: Mapping[str, ArrayLike]) -> dict[str, dict[str, Array]]:
         """**Returns:** `{"neurons": {layer: energy}, "synapses": {synapse: energy}}`,
         each synapse's energy summed over its connections."""
         self._check_states(xs)
         gs = self.activations(xs)
-        synapses = {name: jnp.zeros(()) for name in self.synapses}
+        synapses = {}
         for layers, synapse in self.connections:
             energy = self.synapses[synapse](*(gs[layer] for layer in layers))
-            synapses[synapse] = synapses[synapse] + energy
+            synapses[synapse] = synapses.get(synapse, 0.0) + energy
         neurons = {name: layer.energy(xs[name]) for name, layer in self.neurons.items()}
         return {"neurons": neurons, "synapses": synapses}
 
@@ -147,16 +154,18 @@ class AssociativeMemory(eqx.Module):
         self, xs: Mapping[str, ArrayLike]
     ) -> tuple[Float[Array, ""], dict[str, Array]]:
         """**Returns:** the total energy and $\\partial E / \\partial g$ together, in
-        one pass (what each step of descent needs)."""
+        one pass (what each step of descent needs). Both are computed in at least
+        float32, whatever the states' dtype (float16 states are not summed in
+        float16)."""
         self._check_states(xs)
-        neuron_energy = jnp.zeros(())
-        xs = {name: jnp.asarray(x) for name, x in xs.items()}
-        gs = {}
+        neuron_energy = 0.0
+        states, gs = {}, {}
         for name, layer in self.neurons.items():
             x = layer._check(xs[name])
+            x = x.astype(compute_dtype(x.dtype))
             value, g = eqx.filter_value_and_grad(layer.lagrangian)(x)
-            gs[name] = g
+            states[name], gs[name] = x, g
             neuron_energy = neuron_energy + jnp.sum(x * g) - value
         synapse_energy, synapse_grads = jax.value_and_grad(self.synapse_energy)(gs)
-        grads = {name: xs[name] + synapse_grads[name] for name in self.neurons}
+        grads = {name: states[name] + synapse_grads[name] for name in self.neurons}
         return neuron_energy + synapse_energy, grads

@@ -1,7 +1,9 @@
 """A layer of neurons: a Lagrangian, the shape of its state, and its time constant."""
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from ._lagrangian import AbstractLagrangian
@@ -22,7 +24,10 @@ class NeuronLayer(eqx.Module):
     tau: float = eqx.field(static=True)
 
     def __init__(
-        self, lagrangian: AbstractLagrangian, shape: int | tuple[int, ...], tau=1.0
+        self,
+        lagrangian: AbstractLagrangian,
+        shape: int | np.integer | tuple[int, ...],
+        tau: float = 1.0,
     ):
         """**Arguments:**
 
@@ -31,8 +36,9 @@ class NeuronLayer(eqx.Module):
         - `tau`: the time constant τ > 0, a Python float.
         """
         self.lagrangian = lagrangian
-        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        self.tau = tau
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        self.shape = tuple(int(d) if isinstance(d, np.integer) else d for d in shape)
+        self.tau = float(tau) if isinstance(tau, np.floating) else tau
 
     def __check_init__(self):
         if not isinstance(self.lagrangian, AbstractLagrangian):
@@ -45,6 +51,14 @@ class NeuronLayer(eqx.Module):
                 f"`shape` must be a tuple of positive ints, got shape={self.shape}."
             )
         check_static_positive("tau", self.tau)
+        state = jax.ShapeDtypeStruct(self.shape, jnp.float32)
+        try:
+            jax.eval_shape(self.lagrangian, state)
+        except Exception as error:  # the Lagrangian's own message says what failed
+            raise ValueError(
+                f"{type(self.lagrangian).__name__} does not fit a layer of shape "
+                f"{self.shape}: {error}"
+            ) from error
 
     def init(self, dtype=None) -> Float[Array, "*shape"]:
         """**Returns:** the resting state, zeros of `shape` (JAX's default float dtype

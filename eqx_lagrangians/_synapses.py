@@ -11,10 +11,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._functional import softmax
-from ._misc import default_floating_dtype, positive_to_raw, raw_to_positive
+from ._misc import (
+    compute_dtype,
+    default_floating_dtype,
+    positive_to_raw,
+    raw_to_positive,
+)
 
 
 def _check_shape(who: str, index: int, g: Array, shape: tuple[int, ...]) -> None:
@@ -26,7 +32,8 @@ def _check_shape(who: str, index: int, g: Array, shape: tuple[int, ...]) -> None
 
 def _check_dims(**dims) -> None:
     for name, value in dims.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not integer or value < 1:
             raise ValueError(f"`{name}` must be a positive int, got {name}={value!r}.")
 
 
@@ -42,7 +49,9 @@ class DenseSynapse(eqx.Module):
 
     weight: Float[Array, "dim1 dim2"]
 
-    def __init__(self, dim1: int, dim2: int, *, key: PRNGKeyArray):
+    def __init__(
+        self, dim1: int | np.integer, dim2: int | np.integer, *, key: PRNGKeyArray
+    ):
         r"""**Arguments:**
 
         - `dim1`, `dim2`: the sizes of the two layers.
@@ -56,6 +65,7 @@ class DenseSynapse(eqx.Module):
         ) / math.sqrt(dim1)
 
     def __call__(self, g1: ArrayLike, g2: ArrayLike) -> Float[Array, ""]:
+        r"""**Returns:** the energy $-g_1^\top W g_2$ of activations `g1`, `g2`."""
         g1, g2 = jnp.asarray(g1), jnp.asarray(g2)
         _check_shape("DenseSynapse", 1, g1, (self.weight.shape[0],))
         _check_shape("DenseSynapse", 2, g2, (self.weight.shape[1],))
@@ -79,6 +89,7 @@ class BiasSynapse(eqx.Module):
         self.bias = jnp.zeros((dim,), default_floating_dtype())
 
     def __call__(self, g: ArrayLike) -> Float[Array, ""]:
+        r"""**Returns:** the energy $-b^\top g$ of the activation `g`."""
         g = jnp.asarray(g)
         _check_shape("BiasSynapse", 1, g, self.bias.shape)
         return -jnp.dot(self.bias, g)
@@ -141,9 +152,11 @@ class ConvSynapse(eqx.Module):
                 "ConvSynapse expects activation 1 of shape (height, width, "
                 f"{self.kernel.shape[2]}), got shape {g1.shape}."
             )
+        # At least float32, as everywhere: a float16 convolution loses ~1%.
+        dtype = compute_dtype(g1.dtype)
         out = jax.lax.conv_general_dilated(
-            g1[None],
-            self.kernel.astype(g1.dtype),
+            g1.astype(dtype)[None],
+            self.kernel.astype(dtype),
             window_strides=self.stride,
             padding=self.padding,
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
@@ -151,6 +164,7 @@ class ConvSynapse(eqx.Module):
         return out[0]
 
     def __call__(self, g1: ArrayLike, g2: ArrayLike) -> Float[Array, ""]:
+        r"""**Returns:** the energy $-\langle g_2, K * g_1 \rangle$ of `g1`, `g2`."""
         conv = self.convolve(g1)
         g2 = jnp.asarray(g2)
         _check_shape("ConvSynapse", 2, g2, conv.shape)
@@ -198,6 +212,7 @@ class LogSumExpSynapse(eqx.Module):
         return raw_to_positive(self.raw_beta)
 
     def __call__(self, g: ArrayLike) -> Float[Array, ""]:
+        r"""**Returns:** the energy $-\frac1β \log \sum_μ e^{β ξ_μ \cdot g}$ of `g`."""
         g = jnp.asarray(g)
         _check_shape("LogSumExpSynapse", 1, g, (self.patterns.shape[1],))
         return -softmax(self.patterns @ g, self.beta, -1)

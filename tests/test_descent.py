@@ -169,6 +169,58 @@ def test_tolerance_mode(getkey):
         )
     )(queries)
     assert int(batched.num_steps[0]) == num_steps
+    for i, query in enumerate(queries):
+        single = el.descend(
+            memory, {"visible": query, "hidden": jnp.zeros(5)}, steps=1000, tol=1e-4
+        )
+        assert int(batched.num_steps[i]) == int(single.num_steps)
+        np.testing.assert_allclose(
+            batched.states["visible"][i], single.states["visible"], atol=1e-6
+        )
+
+
+def test_tolerance_mode_does_not_take_nan_for_convergence():
+    # Exploding dynamics (huge weights, Exp neurons, big steps) reach NaN: the loop
+    # must run to its cap rather than report convergence.
+    weight = 30 * jnp.ones((3, 3))
+    memory = _memory(el.Exp(), weight)
+    memory = eqx.tree_at(lambda m: m.neurons["hidden"].lagrangian, memory, el.Exp())
+    xs = {"visible": jnp.ones(3), "hidden": jnp.ones(3)}
+    result = el.descend(memory, xs, steps=50, step_size=0.9, tol=1e-4)
+    assert not bool(jnp.all(jnp.isfinite(result.states["visible"])))
+    assert int(result.num_steps) == 50
+
+
+def test_step_size_and_flags_as_arrays(getkey):
+    # A traced step size and a traced (0-d) clamp flag, e.g. per sample under vmap.
+    patterns, memory = _hopfield(getkey())
+    xs = {"visible": jr.normal(getkey(), (16,)), "hidden": jnp.zeros(5)}
+
+    def run(step_size, hold):
+        return el.descend(
+            memory, xs, steps=3, step_size=step_size, clamp={"visible": hold}
+        ).states["visible"]
+
+    out = jax.vmap(run)(jnp.array([0.1, 0.2]), jnp.array([True, False]))
+    np.testing.assert_array_equal(out[0], xs["visible"])
+    expected = el.descend(memory, xs, steps=3, step_size=0.2).states["visible"]
+    np.testing.assert_allclose(out[1], expected, rtol=1e-6)
+
+
+def test_low_precision_states(getkey):
+    # float16 states: energies are computed in float32, not summed in float16.
+    memory = _memory(el.LayerNorm(), jr.normal(getkey(), (768, 4)) / 28)
+    x = (300 * jr.normal(getkey(), (768,))).astype(jnp.float16)
+    xs16 = {"visible": x, "hidden": jnp.zeros(4, jnp.float16)}
+    xs32 = jax.tree.map(lambda a: a.astype(jnp.float32), xs16)
+    np.testing.assert_allclose(memory.energy(xs16), memory.energy(xs32), rtol=1e-5)
+    result = el.descend(memory, xs16, steps=5)
+    assert result.states["visible"].dtype == jnp.float16
+    assert bool(jnp.all(jnp.isfinite(result.energies)))
+    reference = el.descend(memory, xs32, steps=5).energies
+    np.testing.assert_allclose(result.energies[0], reference[0], rtol=1e-5)
+    # Later states are rounded to float16 (300 ± 0.1), which moves the energy a bit.
+    np.testing.assert_allclose(result.energies, reference, atol=0.1)
 
 
 def test_checkpointed_descent_has_the_same_gradient(getkey):
@@ -189,7 +241,8 @@ def test_checkpointed_descent_has_the_same_gradient(getkey):
     ("kwargs", "match"),
     [
         ({"steps": -1}, r"`steps` must be an int >= 0, got steps=-1"),
-        ({"steps": 5, "tol": 0.0}, r"`tol` must be > 0"),
+        ({"steps": 5, "tol": 0.0}, r"`tol` must be finite and > 0, got tol=0.0"),
+        ({"steps": 5, "step_size": -0.5}, r"`step_size` must be finite and > 0"),
         ({"steps": 5, "clamp": {"nope": True}}, r"unknown layers \['nope'\]"),
         (
             {"steps": 5, "clamp": {"visible": jnp.ones(3, bool)}},

@@ -224,6 +224,32 @@ def test_memory_construction_errors(connections, synapses, match, getkey):
         el.AssociativeMemory(neurons, all_synapses, connections)
 
 
+def test_construction_pitfalls(getkey):
+    neurons = {"hidden": el.NeuronLayer(el.Softmax(), 4)}
+    # (Under the suite's jaxtyping hook, beartype catches the bare string first.)
+    with pytest.raises((ValueError, TypeError), match=r"(?s)'hidden'.*tuple"):
+        el.AssociativeMemory(neurons, {"b": el.BiasSynapse(4)}, [("hidden", "b")])
+    with pytest.raises(ValueError, match=r"LayerNorm does not fit a layer of shape"):
+        el.NeuronLayer(el.LayerNorm(delta=jnp.ones(5)), 6)
+    with pytest.raises(ValueError, match=r"Softmax does not fit a layer of shape \(\)"):
+        el.NeuronLayer(el.Softmax(), ())
+    # numpy integers are integers.
+    assert el.NeuronLayer(el.Identity(), np.int64(3)).shape == (3,)
+    assert el.DenseSynapse(np.int64(3), 2, key=getkey()).weight.shape == (3, 2)
+
+
+def test_conv_synapse_in_low_precision(getkey):
+    synapse = el.ConvSynapse(2, 3, 3, key=getkey())
+    g1 = jr.normal(getkey(), (8, 8, 2))
+    g2 = jr.normal(getkey(), (6, 6, 3))
+    low = synapse(g1.astype(jnp.float16), g2.astype(jnp.float16))
+    high = synapse(
+        g1.astype(jnp.float16).astype(jnp.float32),
+        g2.astype(jnp.float16).astype(jnp.float32),
+    )
+    np.testing.assert_allclose(low, high, rtol=1e-5)
+
+
 def test_states_must_match_layers(getkey):
     memory = _memory(getkey())
     with pytest.raises(
