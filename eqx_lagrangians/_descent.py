@@ -125,10 +125,10 @@ def descend(
     check_positive("step_size", step_size)
     if tol is not None:
         check_positive("tol", tol)
-        tol = jnp.asarray(tol, jnp.float32)
     # Arrays, not Python floats: a new step size or tolerance must not recompile.
-    step_size = jnp.asarray(step_size, default_floating_dtype())
-    return _descend(memory, xs, steps, step_size, clamp, tol, checkpoint)
+    step_array = jnp.asarray(step_size, default_floating_dtype())
+    tol_array = None if tol is None else jnp.asarray(tol, jnp.float32)
+    return _descend(memory, xs, steps, step_array, clamp, tol_array, checkpoint)
 
 
 @eqx.filter_jit

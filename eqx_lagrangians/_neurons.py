@@ -36,8 +36,8 @@ class NeuronLayer(eqx.Module):
         - `tau`: the time constant τ > 0, a Python float.
         """
         self.lagrangian = lagrangian
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        self.shape = tuple(int(d) if isinstance(d, np.integer) else d for d in shape)
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        self.shape = tuple(int(d) if isinstance(d, np.integer) else d for d in dims)
         self.tau = float(tau) if isinstance(tau, np.floating) else tau
 
     def __check_init__(self):
