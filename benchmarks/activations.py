@@ -117,6 +117,80 @@ def _spherical_naive(p, x):
     return jnp.sum(p["gamma"] * norm) + jnp.sum(p["delta"] * x)
 
 
+def _rms_closed(p, x):
+    rms = jnp.sqrt(jnp.mean(x**2, axis=-1, keepdims=True) + p["eps"])
+    return p["gamma"] * x / rms + p["delta"]
+
+
+def _rms_naive(p, x):
+    rms = jnp.sqrt(jnp.mean(x**2, axis=-1) + p["eps"])
+    return x.shape[-1] * p["gamma"] * jnp.sum(rms) + jnp.sum(p["delta"] * x)
+
+
+def _ghostmax_closed(p, x):
+    z = p["beta"] * x
+    top = jnp.maximum(jnp.max(z, axis=-1, keepdims=True), 0)
+    e = jnp.exp(z - top)
+    return e / (jnp.exp(-top) + jnp.sum(e, axis=-1, keepdims=True))
+
+
+def _ghostmax_naive(p, x):
+    lse = jax.nn.logsumexp(p["beta"] * x, axis=-1)
+    return jnp.sum(jnp.logaddexp(0, lse)) / p["beta"]
+
+
+def _sparsemax(z):
+    """Sparsemax along the last axis by sorting (Martins and Astudillo 2016)."""
+    sorted_z = jnp.flip(jnp.sort(z, axis=-1), axis=-1)
+    cumulative = jnp.cumsum(sorted_z, axis=-1)
+    rank = jnp.arange(1, z.shape[-1] + 1, dtype=z.dtype).reshape(1, -1)
+    size = jnp.sum(1 + rank * sorted_z > cumulative, axis=-1, keepdims=True)
+    tau = (jnp.take_along_axis(cumulative, size - 1, axis=-1) - 1) / size
+    return jnp.maximum(z - tau, 0)
+
+
+def _sparsemax_naive(p, x):
+    z = p["beta"] * x
+    q = _sparsemax(z)
+    return jnp.sum(q * z - 0.5 * q**2) / p["beta"]
+
+
+def _entmax_bisect(z, alpha, iterations=50):
+    """α-entmax along the last axis as `entmax_bisect` computes it (Peters, Niculae
+    and Martins 2019; the entmax package's defaults: 50 bisection steps on τ in
+    [(α−1)z − τ]_+^{1/(α−1)}, then a normalisation)."""
+    a = alpha - 1
+    scaled = a * z
+    top = jnp.max(scaled, axis=-1, keepdims=True)
+    low, width = top - 1, 1 - z.shape[-1] ** -a
+
+    def power(t):
+        return jnp.maximum(scaled - t, 0) ** (1 / a)
+
+    def step(_, carry):
+        low, width = carry
+        width = width / 2
+        middle = low + width
+        mass = jnp.sum(power(middle), axis=-1, keepdims=True)
+        return jnp.where(mass >= 1, middle, low), width
+
+    low, width = jax.lax.fori_loop(0, iterations, step, (low, width))
+    q = power(low + width / 2)
+    return q / jnp.sum(q, axis=-1, keepdims=True)
+
+
+def _entmax_closed(p, x):
+    return _entmax_bisect(p["beta"] * x, p["alpha"])
+
+
+def _entmax_naive(p, x):
+    a = p["alpha"] - 1
+    z = p["beta"] * x
+    q = _entmax_bisect(z, p["alpha"])
+    entropy = jnp.sum(q - q ** p["alpha"]) / (p["alpha"] * a)
+    return (jnp.sum(q * z) + entropy) / p["beta"]
+
+
 def _cases(cols: int) -> list[Case]:
     beta, gamma, delta, n = 2.0, 1.5, 0.1, 3
     per_neuron_beta = jnp.linspace(0.5, 2.0, cols, dtype=jnp.float32)
@@ -151,6 +225,12 @@ def _cases(cols: int) -> list[Case]:
     layernorm = el.LayerNorm(gamma, delta)
     layernorm_per_feature = el.LayerNorm(gamma, per_feature_delta)
     spherical = el.SphericalNorm(gamma, delta)
+    alpha = 1.5
+    elu = el.ELU(alpha)
+    ghostmax = el.Ghostmax(beta)
+    rmsnorm = el.RMSNorm(gamma, delta)
+    sparsemax = el.Sparsemax(beta)
+    entmax = el.Entmax(alpha, beta)
     return [
         Case(
             "Identity",
@@ -247,6 +327,49 @@ def _cases(cols: int) -> list[Case]:
             _spherical_closed,
             _naive_grad(_spherical_naive),
             norm(spherical),
+        ),
+        Case(
+            f"ELU(alpha={alpha})",
+            elu,
+            lambda p, x: jax.nn.elu(x, p["alpha"]),
+            _naive_grad(
+                lambda p, x: jnp.sum(
+                    jnp.where(
+                        x > 0,
+                        0.5 * x**2,
+                        p["alpha"] * (jnp.exp(jnp.minimum(x, 0)) - x - 1),
+                    )
+                )
+            ),
+            {"alpha": elu.alpha},
+        ),
+        Case(
+            f"Ghostmax(beta={beta})",
+            ghostmax,
+            _ghostmax_closed,
+            _naive_grad(_ghostmax_naive),
+            temperature(ghostmax),
+        ),
+        Case(
+            f"RMSNorm(gamma={gamma}, delta={delta})",
+            rmsnorm,
+            _rms_closed,
+            _naive_grad(_rms_naive),
+            norm(rmsnorm),
+        ),
+        Case(
+            f"Sparsemax(beta={beta})",
+            sparsemax,
+            lambda p, x: _sparsemax(p["beta"] * x),
+            _naive_grad(_sparsemax_naive),
+            temperature(sparsemax),
+        ),
+        Case(
+            f"Entmax(alpha={alpha}, beta={beta})",
+            entmax,
+            _entmax_closed,
+            _naive_grad(_entmax_naive),
+            {"alpha": entmax.alpha, "beta": entmax.beta},
         ),
     ]
 

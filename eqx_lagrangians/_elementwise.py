@@ -6,9 +6,11 @@ broadcastable to the input (one inverse temperature per neuron).
 
 import equinox as eqx
 from equinox import AbstractVar
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Inexact
 
+from . import _conjugates
 from ._functional import (
+    _elu,
     _exp,
     _rexp,
     _sigmoid,
@@ -19,17 +21,24 @@ from ._functional import (
     repu,
 )
 from ._lagrangian import AbstractLagrangian
-from ._misc import positive_to_raw, raw_to_positive
+from ._misc import positive_to_raw, raw_to_positive, to_inexact
 
 
 class Identity(AbstractLagrangian):
     r"""$$L(x) = \frac12 \sum_i x_i^2, \qquad g(x) = x.$$
 
-    The Lagrangian of linear neurons; its energy is $\frac12 \|x\|^2$.
+    The Lagrangian of linear neurons; its energy is $\frac12 \|x\|^2$, and its
+    convex conjugate is itself, $L^*(g) = \frac12 \|g\|^2$.
     """
 
     def __call__(self, x: ArrayLike) -> Float[Array, ""]:
         return identity(x)
+
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        return _conjugates.identity(g)
+
+    def inverse_activation(self, g: ArrayLike) -> Inexact[Array, "*shape"]:
+        return to_inexact(g)
 
 
 class RePU(AbstractLagrangian):
@@ -96,7 +105,9 @@ class Exp(_AbstractTemperature):
     r"""$$L(x) = \frac1β \sum_i e^{β x_i}, \qquad g(x) = e^{β x}.$$
 
     The exponential neurons of dense associative memories with exponential capacity.
-    (Finite wherever $e^{β x}$ is: it overflows float32 near $β x ≈ 88.7$.)
+    (Finite wherever $e^{β x}$ is: it overflows float32 near $β x ≈ 88.7$.) Its
+    convex conjugate is $L^*(g) = \frac1β \sum_i g_i(\log g_i − 1)$ and its inverse
+    activation $\log(g)/β$.
 
     ??? cite
         [On a Model of Associative Memory with Huge Storage Capacity](https://arxiv.org/abs/1702.01929)
@@ -126,6 +137,12 @@ class Exp(_AbstractTemperature):
 
     def __call__(self, x: ArrayLike) -> Float[Array, ""]:
         return elementwise(_exp, x, self.beta)
+
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        return _conjugates.exp(g, self.beta)
+
+    def inverse_activation(self, g: ArrayLike) -> Inexact[Array, "*shape"]:
+        return _conjugates.inverse_exp(g, self.beta)
 
 
 class RExp(_AbstractTemperature):
@@ -157,7 +174,9 @@ class Tanh(_AbstractTemperature):
     r"""$$L(x) = \frac1β \sum_i \log\cosh(β x_i), \qquad g(x) = \tanh(β x).$$
 
     Computed as $(|z| + \log(1 + e^{-2|z|}) - \log 2)/β$ with $z = βx$, which never
-    overflows.
+    overflows. Its convex conjugate is $L^*(g) = \frac1{2β} \sum_i [(1 + g_i)\log(1 +
+    g_i) + (1 − g_i)\log(1 − g_i)]$ and its inverse activation $\operatorname{artanh}
+    (g)/β$.
     """
 
     raw_beta: Float[Array, "*beta"]
@@ -175,12 +194,21 @@ class Tanh(_AbstractTemperature):
     def __call__(self, x: ArrayLike) -> Float[Array, ""]:
         return elementwise(_tanh, x, self.beta)
 
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        return _conjugates.tanh(g, self.beta)
+
+    def inverse_activation(self, g: ArrayLike) -> Inexact[Array, "*shape"]:
+        return _conjugates.inverse_tanh(g, self.beta)
+
 
 class Sigmoid(_AbstractTemperature):
     r"""$$L(x) = \frac1β \sum_i \log(1 + e^{β x_i}), \qquad g(x) = σ(β x).$$
 
     Computed with `jax.nn.softplus`, which never overflows; the activation keeps its
-    relative accuracy in the tails ($σ(-80) ≈ 1.8 \times 10^{-35}$ in float32).
+    relative accuracy in the tails ($σ(-80) ≈ 1.8 \times 10^{-35}$ in float32). Its
+    convex conjugate is the negative binary entropy $L^*(g) = \frac1β \sum_i [g_i
+    \log g_i + (1 − g_i)\log(1 − g_i)]$ and its inverse activation
+    $\operatorname{logit}(g)/β$.
     """
 
     raw_beta: Float[Array, "*beta"]
@@ -197,3 +225,64 @@ class Sigmoid(_AbstractTemperature):
 
     def __call__(self, x: ArrayLike) -> Float[Array, ""]:
         return elementwise(_sigmoid, x, self.beta)
+
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        return _conjugates.sigmoid(g, self.beta)
+
+    def inverse_activation(self, g: ArrayLike) -> Inexact[Array, "*shape"]:
+        return _conjugates.inverse_sigmoid(g, self.beta)
+
+
+class ELU(AbstractLagrangian):
+    r"""Exponential linear unit:
+
+    $$L(x) = \sum_i \begin{cases} \tfrac12 x_i^2 & x_i > 0 \\
+    α(e^{x_i} − x_i − 1) & x_i \le 0 \end{cases}, \qquad
+    g(x) = \begin{cases} x & x > 0 \\ α(e^x − 1) & x \le 0. \end{cases}$$
+
+    Convex for α > 0 (its second derivative is 1, or $α e^x$); with α = 1 it is
+    twice differentiable. Its convex conjugate is
+    $L^*(g) = \sum_i [\tfrac12 g_i^2$ if $g_i > 0$ else $(g_i + α)\log(1 + g_i/α) −
+    g_i]$ on $g ≥ −α$, and its activation is invertible on $g > −α$:
+    $x = g$ if $g > 0$ else $\log(1 + g/α)$.
+
+    ??? cite
+        [Fast and Accurate Deep Network Learning by Exponential Linear Units (ELUs)](https://arxiv.org/abs/1511.07289)
+
+        ```bibtex
+        @inproceedings{clevert2016fast,
+            title={Fast and Accurate Deep Network Learning by Exponential Linear
+                   Units (ELUs)},
+            author={Djork-Arn{\'e} Clevert and Thomas Unterthiner and Sepp
+                    Hochreiter},
+            booktitle={International Conference on Learning Representations},
+            year={2016},
+        }
+        ```
+    """
+
+    raw_alpha: Float[Array, "*alpha"]
+
+    def __init__(self, alpha: ArrayLike = 1.0):
+        """**Arguments:**
+
+        - `alpha`: the scale α > 0 (at least 1e-6) of the negative part, which
+            saturates at −α: a scalar, or an array broadcastable to the input, one α
+            per neuron. Learnable: it is stored as the unconstrained leaf
+            `raw_alpha`, so that it stays positive under any optimiser update.
+        """
+        self.raw_alpha = positive_to_raw("alpha", alpha)
+
+    @property
+    def alpha(self) -> Float[Array, "*alpha"]:
+        """The effective scale α = softplus(raw_alpha) + 1e-6 (positive)."""
+        return raw_to_positive(self.raw_alpha)
+
+    def __call__(self, x: ArrayLike) -> Float[Array, ""]:
+        return elementwise(_elu, x, self.alpha, name="alpha")
+
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        return _conjugates.elu(g, self.alpha)
+
+    def inverse_activation(self, g: ArrayLike) -> Inexact[Array, "*shape"]:
+        return _conjugates.inverse_elu(g, self.alpha)

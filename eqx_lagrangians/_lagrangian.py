@@ -72,4 +72,71 @@ class AbstractLagrangian(eqx.Module):
         x = to_inexact(x)
         xc = x.astype(compute_dtype(x.dtype))
         value, g = eqx.filter_value_and_grad(self.__call__)(xc)
-        return (jnp.sum(xc * g) - value).astype(x.dtype)
+        # A masked neuron (x = −∞, g = 0, in Softmax and Ghostmax) adds nothing, not
+        # −∞·0 = NaN; the `where` comes first so that derivatives stay finite too.
+        safe_x = jnp.where(xc == -jnp.inf, 0, xc)
+        return (jnp.sum(safe_x * g) - value).astype(x.dtype)
+
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        r"""The convex conjugate $L^*(g) = \sup_x [g·x − L(x)]$, in closed form.
+
+        By Fenchel–Young, `L.conjugate(L.activation(x)) == L.energy(x)`: the energy of
+        a layer as a function of its activation.
+
+        **Arguments:**
+
+        - `g`: an activation, an array of the input's shape in the activation's range
+            (outside it $L^*$ is $+∞$; this is not checked).
+
+        **Returns:**
+
+        A scalar of `g`'s dtype, computed in at least float32.
+
+        **Raises:**
+
+        `NotImplementedError` for Lagrangians without a closed-form conjugate.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form convex conjugate in "
+            "eqx_lagrangians; use `energy(x)` on a state x instead."
+        )
+
+    def inverse_activation(self, g: ArrayLike) -> Inexact[Array, "*shape"]:
+        r"""The state $x$ whose activation is $g$, $x = (\nabla L)^{-1}(g)$, for
+        Lagrangians whose activation is invertible: a way to set states from data.
+
+        **Arguments:**
+
+        - `g`: an activation, in the interior of the activation's range.
+
+        **Returns:**
+
+        An array of `g`'s shape and dtype.
+
+        **Raises:**
+
+        `NotImplementedError` where the activation is not invertible (it saturates,
+        is zero on a half-line or normalises away a direction).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}'s activation is not invertible in "
+            "eqx_lagrangians, so it has no `inverse_activation`."
+        )
+
+    def __add__(self, other):
+        """`L1 + L2`: the Lagrangian `el.Sum(L1, L2)`."""
+        from ._algebra import Sum
+
+        if not isinstance(other, AbstractLagrangian):
+            return NotImplemented
+        return Sum(self, other)
+
+    def __mul__(self, scale):
+        """`L * c`: the Lagrangian `el.Scaled(c, L)`, for a concrete number c > 0."""
+        from ._algebra import Scaled
+
+        if isinstance(scale, AbstractLagrangian):
+            return NotImplemented
+        return Scaled(scale, self)
+
+    __rmul__ = __mul__

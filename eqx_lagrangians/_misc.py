@@ -128,11 +128,60 @@ def positive_to_raw(name: str, value: ArrayLike) -> Float[Array, "..."]:
             ~(array >= MIN_POSITIVE),
             f"`{name}` must be finite and >= {MIN_POSITIVE:g}.",
         )
-    # Inverse softplus, y + log(-expm1(-y)), accurate for small and large y alike.
-    shifted = jnp.maximum(array - MIN_POSITIVE, jnp.finfo(dtype).tiny)
+    return _inverse_softplus(array - MIN_POSITIVE)
+
+
+def _inverse_softplus(y: Array) -> Array:
+    # y + log(-expm1(-y)), accurate for small and large y alike.
+    shifted = jnp.maximum(y, jnp.finfo(y.dtype).tiny)
     return shifted + jnp.log(-jnp.expm1(-shifted))
 
 
 def raw_to_positive(raw: Float[Array, "..."]) -> Float[Array, "..."]:
     """`softplus(raw) + MIN_POSITIVE`: positive and finite for every finite `raw`."""
     return jax.nn.softplus(raw) + MIN_POSITIVE
+
+
+def check_above_one(name: str, value) -> None:
+    """Raise `ValueError` if a concrete `value` is not finite and >= 1 + 1e-6.
+    Traced values pass through."""
+    if not is_concrete(value):
+        return
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise TypeError(f"`{name}` must be a real number or array, got {value!r}.")
+    if np.any(~np.isfinite(array) | (array < 1 + MIN_POSITIVE)):
+        raise ValueError(
+            f"`{name}` must be finite and > 1 (at least 1 + {MIN_POSITIVE:g}), got "
+            f"{name}={array}."
+        )
+
+
+def above_one_to_raw(name: str, value: ArrayLike) -> Float[Array, "..."]:
+    """The unconstrained leaf whose `raw_to_above_one` is `value`, for a parameter
+    that must exceed 1 (Entmax's α): `value` is checked finite and >= 1 + 1e-6."""
+    check_above_one(name, value)
+    if is_concrete(value):
+        array = np.asarray(value)
+        # The excess over 1, computed before any rounding to float32.
+        excess = jnp.asarray(array.astype(np.float64) - 1, default_floating_dtype())
+    else:
+        excess = jnp.asarray(value, default_floating_dtype()) - 1
+        excess = eqx.error_if(
+            excess,
+            ~(excess >= MIN_POSITIVE),
+            f"`{name}` must be finite and >= 1 + {MIN_POSITIVE:g}.",
+        )
+    return _inverse_softplus(excess - MIN_POSITIVE)
+
+
+def raw_to_excess(raw: Float[Array, "..."]) -> Float[Array, "..."]:
+    """The excess α − 1 of a parameter stored by `above_one_to_raw`: the same map as
+    `raw_to_positive`. Computations that need α − 1 use it directly, which keeps its
+    relative precision when α is close to 1 (1 + 1e-6 is 1 + 8 ulps in float32)."""
+    return raw_to_positive(raw)
+
+
+def raw_to_above_one(raw: Float[Array, "..."]) -> Float[Array, "..."]:
+    """`1 + softplus(raw) + MIN_POSITIVE`: above 1 and finite for every finite `raw`."""
+    return 1 + raw_to_excess(raw)

@@ -1,5 +1,6 @@
 r"""Lagrangians that couple the neurons along one axis: their activations normalise
-(softmax onto the simplex, layer and spherical normalisation onto a sphere).
+(softmax onto the simplex, Ghostmax into it, layer, RMS and spherical normalisation
+onto a sphere).
 
 For an input of any rank the Lagrangian is one scalar: the per-slice values (a slice
 is every position along the other axes) summed, plus $\sum_i δ x_i$ counted once per
@@ -10,7 +11,16 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from ._functional import _layernorm, _spherical_norm, normalised, softmax
+from . import _conjugates
+from ._functional import (
+    _ghostmax,
+    _layernorm,
+    _rmsnorm,
+    _spherical_norm,
+    along_axis,
+    normalised,
+    softmax,
+)
 from ._lagrangian import AbstractLagrangian
 from ._misc import (
     check_static_positive,
@@ -25,12 +35,28 @@ def _check_axis(axis) -> None:
         raise TypeError(f"`axis` must be a Python int, got axis={axis!r}.")
 
 
+def _scalar_beta_to_raw(who: str, beta) -> Float[Array, ""]:
+    if jnp.ndim(beta) != 0:
+        raise ValueError(
+            f"{who}'s `beta` must be a scalar, got shape {jnp.shape(beta)}."
+        )
+    return positive_to_raw("beta", beta)
+
+
 class Softmax(AbstractLagrangian):
     r"""$$L(x) = \frac1β \sum_{\text{slices}} \log \sum_j e^{β x_j}, \qquad
     g(x) = \operatorname{softmax}(β x),$$
 
     along `axis`. The hidden neurons of modern Hopfield networks: with stored patterns
     $Ξ$, the update $ξ \leftarrow Ξ \operatorname{softmax}(β Ξ^\top ξ)$ is attention.
+
+    **Masked neurons.** Entries $x_i = −∞$ are masked: their activation is 0 and
+    every derivative stays finite. A slice whose entries are all masked has no
+    neurons left: it contributes 0 to $L$ and to the energy and its activation is 0
+    (plain `jax.nn.logsumexp` returns $−∞$ there, with NaN gradients).
+
+    Its convex conjugate is the negative entropy $L^*(g) = \frac1β \sum_i g_i \log
+    g_i$ on the simplex.
 
     ??? cite
         [Hopfield Networks is All You Need](https://arxiv.org/abs/2008.02217)
@@ -76,6 +102,68 @@ class Softmax(AbstractLagrangian):
 
     def __call__(self, x: ArrayLike) -> Float[Array, ""]:
         return softmax(x, self.beta, self.axis)
+
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        return _conjugates.softmax(g, self.beta)
+
+
+class Ghostmax(AbstractLagrangian):
+    r"""Softmax with an extra zero logit (a "ghost" neuron that is always there):
+
+    $$L(x) = \frac1β \sum_{\text{slices}} \log\Big(1 + \sum_j e^{β x_j}\Big),
+    \qquad g_i(x) = \frac{e^{β x_i}}{1 + \sum_j e^{β x_j}},$$
+
+    along `axis`. The activations sum to less than 1, so a layer can attend to
+    nothing (the ghost takes the rest): the "softmax plus one" / "quiet attention"
+    that keeps outlier activations out of transformers. Computed with the shift
+    $\max(0, \max_j β x_j)$, so it is finite and accurate at any |x|.
+
+    Entries $x_i = −∞$ are masked (activation 0, finite derivatives); a wholly
+    masked slice contributes $\log 1 = 0$. Its convex conjugate is
+    $L^*(g) = \frac1β [\sum_i g_i \log g_i + g_0 \log g_0]$ per slice, with the
+    ghost's share $g_0 = 1 − \sum_j g_j$.
+
+    ??? cite
+        [Quantizable Transformers: Removing Outliers by Helping Attention Heads Do
+        Nothing](https://arxiv.org/abs/2306.12929)
+
+        ```bibtex
+        @inproceedings{bondarenko2023quantizable,
+            title={Quantizable Transformers: Removing Outliers by Helping Attention
+                   Heads Do Nothing},
+            author={Yelysei Bondarenko and Markus Nagel and Tijmen Blankevoort},
+            booktitle={Advances in Neural Information Processing Systems},
+            year={2023},
+        }
+        ```
+    """
+
+    raw_beta: Float[Array, ""]
+    axis: int = eqx.field(static=True)
+
+    def __init__(self, beta: ArrayLike = 1.0, axis: int = -1):
+        """**Arguments:**
+
+        - `beta`: the inverse temperature β > 0 (at least 1e-6), a scalar. Learnable:
+            it is stored as the unconstrained leaf `raw_beta`.
+        - `axis`: the axis along which the neurons (and the ghost) compete.
+        """
+        self.raw_beta = _scalar_beta_to_raw("Ghostmax", beta)
+        self.axis = axis
+
+    def __check_init__(self):
+        _check_axis(self.axis)
+
+    @property
+    def beta(self) -> Float[Array, ""]:
+        """The effective inverse temperature β = softplus(raw_beta) + 1e-6."""
+        return raw_to_positive(self.raw_beta)
+
+    def __call__(self, x: ArrayLike) -> Float[Array, ""]:
+        return along_axis(_ghostmax, "Ghostmax", x, self.beta, self.axis)
+
+    def conjugate(self, g: ArrayLike) -> Float[Array, ""]:
+        return _conjugates.ghostmax(g, self.beta, self.axis)
 
 
 class _AbstractNorm(AbstractLagrangian):
@@ -205,4 +293,57 @@ class SphericalNorm(_AbstractNorm):
             self.delta,
             self.axis,
             self.eps,
+        )
+
+
+class RMSNorm(_AbstractNorm):
+    r"""$$L(x) = \sum_{\text{slices}} D γ \sqrt{\operatorname{mean}(x^2) + ε}
+    + \sum_i δ x_i, \qquad g(x) = γ \frac{x}{\sqrt{\operatorname{mean}(x^2) + ε}}
+    + δ,$$
+
+    along `axis`, where $D$ is the length of `axis`: the Lagrangian whose activation
+    is RMS normalisation, the normalisation of most modern transformers (layer
+    normalisation without the centring).
+
+    ??? cite
+        [Root Mean Square Layer Normalization](https://arxiv.org/abs/1910.07467)
+
+        ```bibtex
+        @inproceedings{zhang2019root,
+            title={Root Mean Square Layer Normalization},
+            author={Biao Zhang and Rico Sennrich},
+            booktitle={Advances in Neural Information Processing Systems},
+            year={2019},
+        }
+        ```
+    """
+
+    raw_gamma: Float[Array, ""]
+    delta: Float[Array, "*features"]
+    axis: int = eqx.field(static=True)
+    eps: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        gamma: ArrayLike = 1.0,
+        delta: ArrayLike = 0.0,
+        axis: int = -1,
+        eps: float = 1e-5,
+    ):
+        """**Arguments:**
+
+        - `gamma`: the scale γ > 0 (at least 1e-6), a scalar. Learnable: it is stored
+            as the unconstrained leaf `raw_gamma`.
+        - `delta`: the shift δ, a scalar or a vector with one entry per feature along
+            `axis`. Learnable.
+        - `axis`: the axis that is normalised.
+        - `eps`: added to the mean square, > 0.
+        """
+        self.raw_gamma, self.delta = _gamma_delta(gamma, delta)
+        self.axis = axis
+        self.eps = eps
+
+    def __call__(self, x: ArrayLike) -> Float[Array, ""]:
+        return normalised(
+            _rmsnorm, "RMSNorm", x, self.gamma, self.delta, self.axis, self.eps
         )

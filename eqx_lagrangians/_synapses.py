@@ -60,6 +60,7 @@ class DenseSynapse(eqx.Module):
             input $W^\top g_1$ has the scale of $g_1$'s entries.
         """
         _check_dims(dim1=dim1, dim2=dim2)
+        dim1, dim2 = int(dim1), int(dim2)
         self.weight = jr.normal(
             key, (dim1, dim2), default_floating_dtype()
         ) / math.sqrt(dim1)

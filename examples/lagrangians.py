@@ -112,8 +112,41 @@ SHOWCASES = (
         r"$L(x) = \gamma\sqrt{\|x\|^2 + \epsilon}, \quad "
         r"g(x) = \gamma\,\frac{x}{\sqrt{\|x\|^2 + \epsilon}}$",
     ),
+    (
+        "ELU",
+        {"alpha": 1.0},
+        r"$\ell(x) = \frac{1}{2}x^2$ or $\alpha(e^x - x - 1), \quad "
+        r"g(x) = x$ or $\alpha(e^x - 1)$",
+    ),
+    (
+        "Ghostmax",
+        {"beta": 1.0},
+        r"$L(x) = \frac{1}{\beta}\log(1 + \sum_j e^{\beta x_j}), \quad "
+        r"g_i(x) = \frac{e^{\beta x_i}}{1 + \sum_j e^{\beta x_j}}$",
+    ),
+    (
+        "RMSNorm",
+        {"gamma": 1.0},
+        r"$L(x) = D\gamma\sqrt{\overline{x^2} + \epsilon}, \quad "
+        r"g(x) = \gamma\,\frac{x}{\sqrt{\overline{x^2} + \epsilon}}$",
+    ),
+    (
+        "Sparsemax",
+        {"beta": 1.0},
+        r"$L(x) = \frac{1}{\beta}\max_{p \in \Delta} p \cdot \beta x - "
+        r"\frac{1}{2}\|p\|^2, \quad g(x) = \mathrm{sparsemax}(\beta x)$",
+    ),
+    (
+        "Entmax",
+        {"alpha": 1.5, "beta": 1.0},
+        r"$L(x) = \frac{1}{\beta}\max_{p \in \Delta} p \cdot \beta x + "
+        r"H^\alpha(p), \quad g(x) = \alpha\mathrm{\text{-}entmax}(\beta x)$",
+    ),
 )
-_TEX_NAMES = {"beta": r"\beta", "gamma": r"\gamma"}
+_TEX_NAMES = {"alpha": r"\alpha", "beta": r"\beta", "gamma": r"\gamma"}
+# Which plot each kind of Lagrangian gets (elementwise ones get curves).
+COMPETING = (el.Softmax, el.Ghostmax, el.Sparsemax, el.Entmax)
+NORMALISING = (el.LayerNorm, el.SphericalNorm, el.RMSNorm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,11 +241,14 @@ def compute(case: Showcase, num_points: int) -> dict[str, np.ndarray]:
     """Everything a plot of `case` shows, as NumPy arrays (computed once, drawn in
     its own figure and in the overview)."""
     L = case.lagrangian
-    if isinstance(L, el.Softmax):
+    if isinstance(L, COMPETING):
         x = np.asarray(SOFTMAX_X)[None]
-        g = [batched(el.Softmax(beta=beta), x)[1][0] for beta in SOFTMAX_BETAS]
+        g = [
+            batched(type(L)(**{**case.params, "beta": beta}), x)[1][0]
+            for beta in SOFTMAX_BETAS
+        ]
         return {"g": np.stack(g)}
-    if isinstance(L, el.LayerNorm | el.SphericalNorm):
+    if isinstance(L, NORMALISING):
         x1, x2 = _grid(X_LIM, num_points)
         values, _ = batched(L, np.stack([x1.ravel(), x2.ravel()], axis=-1))
         a1, a2 = _grid(X_LIM - 0.5, ARROW_POINTS)
@@ -338,9 +374,9 @@ def draw_normalising(ax: Axes, case: Showcase, data: dict[str, np.ndarray]) -> N
 
 
 def draw(ax: Axes, case: Showcase, data: dict[str, np.ndarray]) -> None:
-    if isinstance(case.lagrangian, el.Softmax):
+    if isinstance(case.lagrangian, COMPETING):
         draw_softmax(ax, case, data)
-    elif isinstance(case.lagrangian, el.LayerNorm | el.SphericalNorm):
+    elif isinstance(case.lagrangian, NORMALISING):
         draw_normalising(ax, case, data)
     else:
         draw_elementwise(ax, case, data)
@@ -385,9 +421,12 @@ def main(
         plt.close(fig)
         paths.append(path)
 
-    fig, axes = plt.subplots(2, 5, figsize=(22, 9), layout="constrained")
-    for ax, case, case_data in zip(axes.flat, showcases, data, strict=True):
+    rows = -(-len(showcases) // 5)
+    fig, axes = plt.subplots(rows, 5, figsize=(22, 4.5 * rows), layout="constrained")
+    for ax, case, case_data in zip(axes.flat, showcases, data):
         draw(ax, case, case_data)
+    for ax in axes.flat[len(showcases) :]:
+        ax.set_axis_off()
     fig.suptitle(
         r"Lagrangians $L(x)$ and their activations $g(x) = \nabla L(x)$", fontsize=16
     )
