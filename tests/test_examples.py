@@ -16,6 +16,11 @@ LAGRANGIANS = (
     "Softmax",
     "LayerNorm",
     "SphericalNorm",
+    "ELU",
+    "Ghostmax",
+    "RMSNorm",
+    "Sparsemax",
+    "Entmax",
 )
 
 
@@ -49,3 +54,13 @@ def test_lagrangians(tmp_path, capsys):
         assert any(line.startswith(name) for line in table), name
     for path in expected:
         assert str(path) in printed
+
+
+def test_drop_in(capsys):
+    example = _load("drop_in")
+    accuracies = example.main(hidden=16, epochs=1, train_size=256, progress=False)
+    assert set(accuracies) == {"eqx.nn", "eqx_lagrangians"}
+    assert all(0 <= a <= 1 for a in accuracies.values())
+    printed = capsys.readouterr().out
+    for text in ("eqx.nn.LayerNorm", "el.LayerNorm", "el.Tanh", "test accuracy"):
+        assert text in printed, text
