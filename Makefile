@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo lint bench clean
+.PHONY: test demo lint bench docs clean
 # The install steps share one .venv: never run two pip installs at once under `make -j`.
 .NOTPARALLEL:
 
@@ -22,6 +22,10 @@ $(VENV)/.examples-installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[examples]"
 	touch $@
 
+$(VENV)/.docs-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $@
+
 $(VENV)/.dev-installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test,examples,dev]"
 	touch $@
@@ -30,10 +34,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(PY)
 # (x64 is enabled for that whole process, never toggled mid-test).
 test: $(VENV)/.test-installed $(VENV)/.examples-installed
 	$(PY) -m pytest tests -n 2 -q
-	JAX_ENABLE_X64=1 $(PY) -m pytest tests/float64 -q
+	JAX_ENABLE_X64=1 $(PY) -m pytest tests/float64 -n 2 -q
 
 demo: $(VENV)/.examples-installed
-	$(PY) examples/lagrangians.py
+	$(PY) examples/digits.py
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
@@ -43,6 +47,12 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/activations.py
 	$(PY) benchmarks/descent.py
+
+# The documentation site, into site/: the Lagrangians page's plots are drawn and the
+# API pages generated from the package at build time (docs/hooks.py); --strict makes
+# every warning (a broken link, a name without a plot) an error.
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) outputs site
