@@ -122,7 +122,7 @@ def descend(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"`steps` must be an int >= 0, got steps={steps!r}.")
-    check_positive("step_size", step_size)
+    step_size = check_positive("step_size", step_size)
     if tol is not None:
         check_positive("tol", tol)
     # Arrays, not Python floats: a new step size or tolerance must not recompile.

@@ -60,9 +60,18 @@ def _weighted_sum(weight: Array, tangent) -> Array | None:
 
 
 def _log_cosh(z):
-    # log cosh z = |z| + log(1 + e^{-2|z|}) - log 2: no overflow at any |z|.
+    # log cosh z = |z| + log(1 + e^{-2|z|}) - log 2: no overflow at any |z|; below
+    # |z| = 1 that cancels, so there log cosh z = log1p(2 sinh²(z/2)), accurate to
+    # the last bits down to the smallest z (both branches finite: a safe `where`).
     a = jnp.abs(z)
-    return a + jax.nn.softplus(-2 * a) - math.log(2.0)
+    small = a < 1
+    s = jnp.where(small, a, 0)
+    large = jnp.where(small, 1, a)
+    return jnp.where(
+        small,
+        jnp.log1p(2 * jnp.sinh(s / 2) ** 2),
+        large + jax.nn.softplus(-2 * large) - math.log(2.0),
+    )
 
 
 def _exp_minus_identity(z):
@@ -656,26 +665,26 @@ def lagr_relu(x: ArrayLike) -> Float[Array, ""]:
 
 def lagr_exp(x: ArrayLike, beta: ArrayLike = 1.0) -> Float[Array, ""]:
     r"""$L(x) = \tfrac1β \sum_i e^{β x_i}$, whose activation is $e^{β x}$."""
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return elementwise(_exp, x, beta)
 
 
 def lagr_rexp(x: ArrayLike, beta: ArrayLike = 1.0) -> Float[Array, ""]:
     r"""$L(x) = \sum_i e^{β \max(x_i, 0)}/β − \max(x_i, 0)$, whose activation is
     $e^{β \max(x, 0)} − 1$."""
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return elementwise(_rexp, x, beta)
 
 
 def lagr_tanh(x: ArrayLike, beta: ArrayLike = 1.0) -> Float[Array, ""]:
     r"""$L(x) = \tfrac1β \sum_i \log\cosh(β x_i)$, whose activation is $\tanh(β x)$."""
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return elementwise(_tanh, x, beta)
 
 
 def lagr_sigmoid(x: ArrayLike, beta: ArrayLike = 1.0) -> Float[Array, ""]:
     r"""$L(x) = \tfrac1β \sum_i \log(1 + e^{β x_i})$, whose activation is $σ(β x)$."""
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return elementwise(_sigmoid, x, beta)
 
 
@@ -684,7 +693,7 @@ def lagr_softmax(
 ) -> Float[Array, ""]:
     r"""$L(x) = \tfrac1β \sum_{\text{slices}} \operatorname{logsumexp}(β x)$ along
     `axis`, whose activation is $\operatorname{softmax}(β x)$ along `axis`."""
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return softmax(x, beta, axis)
 
 
@@ -698,7 +707,7 @@ def lagr_layernorm(
     r"""$L(x) = \sum_{\text{slices}} D γ \sqrt{\operatorname{Var}(x) + ε} + \sum_i δ
     x_i$ along `axis` ($D$ its length), whose activation is layer normalisation
     $γ (x − \bar x)/\sqrt{\operatorname{Var}(x) + ε} + δ$."""
-    check_positive("gamma", gamma)
+    gamma = check_positive("gamma", gamma)
     check_static_positive("eps", eps)
     return normalised(_layernorm, "LayerNorm", x, gamma, delta, axis, eps)
 
@@ -712,7 +721,7 @@ def lagr_spherical_norm(
 ) -> Float[Array, ""]:
     r"""$L(x) = \sum_{\text{slices}} γ \sqrt{\sum x^2 + ε} + \sum_i δ x_i$ along
     `axis`, whose activation is $γ x/\sqrt{\sum x^2 + ε} + δ$."""
-    check_positive("gamma", gamma)
+    gamma = check_positive("gamma", gamma)
     check_static_positive("eps", eps)
     return normalised(_spherical_norm, "SphericalNorm", x, gamma, delta, axis, eps)
 
@@ -721,7 +730,7 @@ def lagr_elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Float[Array, ""]:
     r"""$L(x) = \sum_i [\tfrac12 x_i^2 \text{ if } x_i > 0 \text{ else }
     α(e^{x_i} − x_i − 1)]$, whose activation is ELU, $x$ if $x > 0$ else
     $α(e^x − 1)$."""
-    check_positive("alpha", alpha)
+    alpha = check_positive("alpha", alpha)
     return elementwise(_elu, x, alpha, name="alpha")
 
 
@@ -731,7 +740,7 @@ def lagr_ghostmax(
     r"""$L(x) = \tfrac1β \sum_{\text{slices}} \log(1 + \sum_j e^{β x_j})$ along
     `axis`, whose activation is softmax with an extra zero logit,
     $e^{β x_i}/(1 + \sum_j e^{β x_j})$."""
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return along_axis(_ghostmax, "Ghostmax", x, beta, axis)
 
 
@@ -745,7 +754,7 @@ def lagr_rmsnorm(
     r"""$L(x) = \sum_{\text{slices}} D γ \sqrt{\operatorname{mean}(x^2) + ε} +
     \sum_i δ x_i$ along `axis` ($D$ its length), whose activation is RMS
     normalisation $γ x/\sqrt{\operatorname{mean}(x^2) + ε} + δ$."""
-    check_positive("gamma", gamma)
+    gamma = check_positive("gamma", gamma)
     check_static_positive("eps", eps)
     return normalised(_rmsnorm, "RMSNorm", x, gamma, delta, axis, eps)
 
@@ -755,7 +764,7 @@ def lagr_sparsemax(
 ) -> Float[Array, ""]:
     r"""$L(x) = \tfrac1β \sum_{\text{slices}} \max_{p ∈ Δ} [p·βx − \tfrac12
     \|p\|^2]$ along `axis`, whose activation is $\operatorname{sparsemax}(βx)$."""
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return along_axis(_sparsemax, "Sparsemax", x, beta, axis)
 
 
@@ -766,7 +775,7 @@ def lagr_entmax(
     `axis`, $H^α(p) = \sum_j (p_j − p_j^α)/(α(α − 1))$, whose activation is
     α-entmax(βx). Requires α > 1."""
     check_above_one("alpha", alpha)
-    check_positive("beta", beta)
+    beta = check_positive("beta", beta)
     return entmax(x, beta, jnp.asarray(alpha) - 1, axis)
 
 

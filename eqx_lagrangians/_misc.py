@@ -45,23 +45,36 @@ def is_concrete(value) -> bool:
     return not any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(value))
 
 
-def check_positive(name: str, value, minimum: float = 0.0) -> None:
-    """Raise `ValueError` if a concrete `value` is not finite and > `minimum`
-    (>= when `minimum > 0`, i.e. a floor). Traced values pass through."""
+def check_positive(name: str, value, minimum: float = 0.0):
+    """Check that `value` is finite and > 0 (or >= `minimum` when that is > 0, a
+    floor), and return it. A concrete value that is not raises `ValueError` now; a
+    traced one is checked at run time with `eqx.error_if` (never a silent NaN or a
+    concave Lagrangian under `jit`)."""
+    allowed = f">= {minimum:g}" if minimum > 0 else "> 0"
     if not is_concrete(value):
-        return
+        array = jnp.asarray(value)
+        too_small = array < minimum if minimum > 0 else array <= 0
+        return eqx.error_if(
+            array,
+            ~jnp.isfinite(array) | too_small,
+            f"`{name}` must be finite and {allowed}.",
+        )
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+    # jnp.issubdtype knows bfloat16 (an ml_dtypes type numpy does not call a number).
+    real = jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(
+        array.dtype, jnp.integer
+    )
+    if not real:
         raise TypeError(f"`{name}` must be a real number or array, got {value!r}.")
-    if minimum > 0:
-        bad = ~np.isfinite(array) | (array < minimum)
-        allowed = f">= {minimum:g}"
-    else:
-        bad = ~np.isfinite(array) | (array <= 0)
-        allowed = "> 0"
+    array = array.astype(np.float64)
+    too_small = array < minimum if minimum > 0 else array <= 0
+    bad = ~np.isfinite(array) | too_small
     if np.any(bad):
-        shown = array if array.size <= 8 else f"an array containing {array[bad][0]}"
+        shown = value if array.size <= 8 else f"an array containing {array[bad][0]}"
+        if isinstance(shown, (np.ndarray, jax.Array)):
+            shown = np.asarray(shown)
         raise ValueError(f"`{name}` must be finite and {allowed}, got {name}={shown}.")
+    return value
 
 
 def check_static_positive(name: str, value) -> None:
@@ -119,15 +132,9 @@ def feature_param(name: str, value: Array, shape: tuple[int, ...], axis: int) ->
 
 def positive_to_raw(name: str, value: ArrayLike) -> Float[Array, "..."]:
     """The unconstrained leaf whose `raw_to_positive` is `value` (checked >= floor)."""
-    check_positive(name, value, MIN_POSITIVE)
+    value = check_positive(name, value, MIN_POSITIVE)
     dtype = default_floating_dtype()
     array = jnp.asarray(value, dtype=dtype)
-    if not is_concrete(array):
-        array = eqx.error_if(
-            array,
-            ~(array >= MIN_POSITIVE),
-            f"`{name}` must be finite and >= {MIN_POSITIVE:g}.",
-        )
     return _inverse_softplus(array - MIN_POSITIVE)
 
 
@@ -169,7 +176,7 @@ def above_one_to_raw(name: str, value: ArrayLike) -> Float[Array, "..."]:
         excess = jnp.asarray(value, default_floating_dtype()) - 1
         excess = eqx.error_if(
             excess,
-            ~(excess >= MIN_POSITIVE),
+            ~jnp.isfinite(excess) | (excess < MIN_POSITIVE),
             f"`{name}` must be finite and >= 1 + {MIN_POSITIVE:g}.",
         )
     return _inverse_softplus(excess - MIN_POSITIVE)

@@ -1,5 +1,6 @@
 """Bad input gets a clear error naming the argument, its value and what is allowed."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -70,3 +71,25 @@ def test_wrong_types_for_static_hyperparameters():
         el.Softmax(axis=1.5)  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match=r"\bn\b"):
         el.RePU("3")  # pyright: ignore[reportArgumentType]
+
+
+def test_traced_invalid_parameters_raise_at_run_time():
+    # Under jit the value is unknown at trace time: eqx.error_if checks it when run,
+    # instead of returning a concave Lagrangian or a NaN.
+    x = jnp.array([0.5, -1.0, 2.0])
+    with pytest.raises(Exception, match=r"`beta` must be finite and > 0"):
+        jax.block_until_ready(jax.jit(el.lagr_tanh)(x, -1.0))
+    with pytest.raises(Exception, match=r"`gamma` must be finite and > 0"):
+        jax.block_until_ready(jax.jit(el.lagr_layernorm)(x, -1.0))
+    with pytest.raises(Exception, match=r"`beta` must be finite and >= 1e-06"):
+        jax.block_until_ready(jax.jit(lambda b: el.Tanh(b)(x))(jnp.inf))
+
+
+def test_bfloat16_parameters_are_accepted():
+    beta = jnp.array(2.0, jnp.bfloat16)
+    np.testing.assert_allclose(el.Tanh(beta).beta, 2.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        el.lagr_tanh(jnp.ones(3), beta), el.Tanh(2.0)(jnp.ones(3)), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"`beta` must be finite and > 0"):
+        el.lagr_tanh(jnp.ones(3), jnp.array(-2.0, jnp.bfloat16))

@@ -275,3 +275,16 @@ def test_scalar_input_of_elementwise_lagrangian():
         el.Tanh(2.0).activation(jnp.array(0.3)), np.tanh(0.6), rtol=1e-6
     )
     np.testing.assert_allclose(el.Identity()(3), 4.5)  # integers are promoted
+
+
+def test_tanh_accurate_at_small_inputs():
+    # log cosh z ≈ z²/2 must not cancel to 0 or below (|z| + softplus(-2|z|) - log 2
+    # does, for |z| below ~1e-3 in float32).
+    x = jnp.array([3e-5, 1e-4, 2e-4, 1e-2, 0.5], jnp.float32)
+    values = jax.vmap(el.Tanh())(x[:, None])
+    expected = np.log(np.cosh(np.asarray(x, np.float64)))
+    np.testing.assert_allclose(values, expected, rtol=1e-6)
+    small = el.Tanh(beta=1e-3)
+    z = np.array([1.0, -2.0, 0.5]) * 1e-3
+    expected = np.sum(np.log(np.cosh(z))) / 1e-3
+    np.testing.assert_allclose(small(jnp.array([1.0, -2.0, 0.5])), expected, rtol=1e-5)
