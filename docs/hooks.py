@@ -49,6 +49,7 @@ README_LINKS = {
     "#associative-memories": "neurons-and-memories.md",
     "#the-dynamics": "energy-descent.md",
     "#learnable-parameters": "training.md",
+    "#the-digits-demo": "training.md#the-digits-demo",
 }
 
 _README_MARKER = re.compile(r"^<!-- readme: (.+?) -->$", flags=re.MULTILINE)
