@@ -460,7 +460,11 @@ def _quartiles(values: list[float]) -> str:
     return f"{q1:.3f}-{q3:.3f}"
 
 
-def main(repeats: int = 200, shape: tuple[int, int] = (1024, 4096)) -> dict:
+def main(
+    repeats: int = 200,
+    shape: tuple[int, int] = (1024, 4096),
+    only: tuple[str, ...] | None = None,
+) -> dict:
     """Runs the benchmark and prints the table.
 
     **Arguments:**
@@ -468,6 +472,8 @@ def main(repeats: int = 200, shape: tuple[int, int] = (1024, 4096)) -> dict:
     - `repeats`: the number of timed repetitions (each times every function once).
     - `shape`: the `(rows, cols)` of the float32 input; the normalising Lagrangians
         act along `cols`.
+    - `only`: if given, the class names of the rows to time (the A/A control always
+        runs), e.g. `("RMSNorm", "Ghostmax")`.
 
     **Returns:**
 
@@ -475,7 +481,10 @@ def main(repeats: int = 200, shape: tuple[int, int] = (1024, 4096)) -> dict:
     """
     rows, cols = shape
     x = jax.random.normal(jax.random.key(0), (rows, cols), dtype=jnp.float32)
-    jobs = _jobs(_cases(cols), x)
+    cases = _cases(cols)
+    if only:
+        cases = [case for case in cases if case.name.split("(")[0] in only]
+    jobs = _jobs(cases, x)
     _check(jobs, x)
     times = _time(jobs, repeats)
 
@@ -531,5 +540,8 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--rows", type=int, default=1024)
     parser.add_argument("--cols", type=int, default=4096)
+    parser.add_argument(
+        "--only", nargs="+", help="class names of the rows to time, e.g. RMSNorm ELU"
+    )
     args = parser.parse_args()
-    main(repeats=args.repeats, shape=(args.rows, args.cols))
+    main(repeats=args.repeats, shape=(args.rows, args.cols), only=args.only)

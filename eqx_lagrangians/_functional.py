@@ -90,7 +90,8 @@ def _scaled_lagrangian(
     whose β-derivative is $Σ_i (u_i ψ(β u_i) − φ(β u_i)/β)/β$."""
 
     def rectified(x):
-        return jnp.where(x > 0, x, 0) if rectify else x
+        # `x <= 0`, not `x > 0`: a NaN input must stay NaN, not become 0.
+        return jnp.where(x <= 0, 0, x) if rectify else x
 
     @jax.custom_jvp
     def lagrangian(x, beta):
@@ -157,8 +158,9 @@ def _repu(x, n):
 
 def _repu_terms(x, n):
     # The double `where` keeps x**(n - 1) away from 0**negative, so that first and
-    # second derivatives at the kink x = 0 are 0, not NaN.
-    positive = x > 0
+    # second derivatives at the kink x = 0 are 0, not NaN. (`~(x <= 0)`, not `x > 0`:
+    # a NaN input must stay NaN, not become 0.)
+    positive = ~(x <= 0)
     safe = jnp.where(positive, x, 1)
     zero = jnp.zeros_like(x)
     power = n - 1

@@ -288,3 +288,10 @@ def test_tanh_accurate_at_small_inputs():
     z = np.array([1.0, -2.0, 0.5]) * 1e-3
     expected = np.sum(np.log(np.cosh(z))) / 1e-3
     np.testing.assert_allclose(small(jnp.array([1.0, -2.0, 0.5])), expected, rtol=1e-5)
+
+
+@cases
+def test_nan_inputs_are_not_swallowed(case):
+    # A NaN state must show up as a NaN value, not be silently treated as 0.
+    x = jnp.array([jnp.nan, 1.0, -0.5])
+    assert not bool(jnp.isfinite(case.module()(x)))
