@@ -144,6 +144,16 @@ def _inverse_softplus(y: Array) -> Array:
     return shifted + jnp.log(-jnp.expm1(-shifted))
 
 
+def scalar_to_raw(who: str, name: str, value, to_raw=None) -> Float[Array, ""]:
+    """A scalar parameter's unconstrained leaf (`positive_to_raw` unless `to_raw` is
+    given), with a `ValueError` naming `who` for an array of any other shape."""
+    if jnp.ndim(value) != 0:
+        raise ValueError(
+            f"{who}'s `{name}` must be a scalar, got shape {jnp.shape(value)}."
+        )
+    return (to_raw or positive_to_raw)(name, value)
+
+
 def raw_to_positive(raw: Float[Array, "..."]) -> Float[Array, "..."]:
     """`softplus(raw) + MIN_POSITIVE`: positive and finite for every finite `raw`."""
     return jax.nn.softplus(raw) + MIN_POSITIVE

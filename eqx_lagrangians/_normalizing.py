@@ -25,22 +25,14 @@ from ._lagrangian import AbstractLagrangian
 from ._misc import (
     check_static_positive,
     default_floating_dtype,
-    positive_to_raw,
     raw_to_positive,
+    scalar_to_raw,
 )
 
 
 def _check_axis(axis) -> None:
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise TypeError(f"`axis` must be a Python int, got axis={axis!r}.")
-
-
-def _scalar_beta_to_raw(who: str, beta) -> Float[Array, ""]:
-    if jnp.ndim(beta) != 0:
-        raise ValueError(
-            f"{who}'s `beta` must be a scalar, got shape {jnp.shape(beta)}."
-        )
-    return positive_to_raw("beta", beta)
 
 
 class Softmax(AbstractLagrangian):
@@ -85,11 +77,7 @@ class Softmax(AbstractLagrangian):
             it is stored as the unconstrained leaf `raw_beta`.
         - `axis`: the axis along which the neurons compete.
         """
-        if jnp.ndim(beta) != 0:
-            raise ValueError(
-                f"Softmax's `beta` must be a scalar, got shape {jnp.shape(beta)}."
-            )
-        self.raw_beta = positive_to_raw("beta", beta)
+        self.raw_beta = scalar_to_raw("Softmax", "beta", beta)
         self.axis = axis
 
     def __check_init__(self):
@@ -148,7 +136,7 @@ class Ghostmax(AbstractLagrangian):
             it is stored as the unconstrained leaf `raw_beta`.
         - `axis`: the axis along which the neurons (and the ghost) compete.
         """
-        self.raw_beta = _scalar_beta_to_raw("Ghostmax", beta)
+        self.raw_beta = scalar_to_raw("Ghostmax", "beta", beta)
         self.axis = axis
 
     def __check_init__(self):
@@ -190,10 +178,8 @@ class _AbstractNorm(AbstractLagrangian):
             )
 
 
-def _gamma_delta(gamma, delta):
-    if jnp.ndim(gamma) != 0:
-        raise ValueError(f"`gamma` must be a scalar, got shape {jnp.shape(gamma)}.")
-    raw_gamma = positive_to_raw("gamma", gamma)
+def _gamma_delta(who, gamma, delta):
+    raw_gamma = scalar_to_raw(who, "gamma", gamma)
     return raw_gamma, jnp.asarray(delta, dtype=default_floating_dtype())
 
 
@@ -242,7 +228,7 @@ class LayerNorm(_AbstractNorm):
         - `axis`: the axis that is normalised.
         - `eps`: added to the variance, > 0.
         """
-        self.raw_gamma, self.delta = _gamma_delta(gamma, delta)
+        self.raw_gamma, self.delta = _gamma_delta("LayerNorm", gamma, delta)
         self.axis = axis
         self.eps = eps
 
@@ -280,7 +266,7 @@ class SphericalNorm(_AbstractNorm):
         - `axis`: the axis that is normalised.
         - `eps`: added to the squared norm, > 0.
         """
-        self.raw_gamma, self.delta = _gamma_delta(gamma, delta)
+        self.raw_gamma, self.delta = _gamma_delta("SphericalNorm", gamma, delta)
         self.axis = axis
         self.eps = eps
 
@@ -339,7 +325,7 @@ class RMSNorm(_AbstractNorm):
         - `axis`: the axis that is normalised.
         - `eps`: added to the mean square, > 0.
         """
-        self.raw_gamma, self.delta = _gamma_delta(gamma, delta)
+        self.raw_gamma, self.delta = _gamma_delta("RMSNorm", gamma, delta)
         self.axis = axis
         self.eps = eps
 

@@ -23,7 +23,6 @@ $L^*(g) = Ω(g)/β$ on the simplex. These are the sparse modern Hopfield network
 """
 
 import equinox as eqx
-import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from . import _conjugates
@@ -31,20 +30,12 @@ from ._functional import _sparsemax, along_axis, entmax
 from ._lagrangian import AbstractLagrangian
 from ._misc import (
     above_one_to_raw,
-    positive_to_raw,
     raw_to_above_one,
     raw_to_excess,
     raw_to_positive,
+    scalar_to_raw,
 )
 from ._normalizing import _check_axis
-
-
-def _scalar_to_raw(who: str, name: str, value, to_raw) -> Float[Array, ""]:
-    if jnp.ndim(value) != 0:
-        raise ValueError(
-            f"{who}'s `{name}` must be a scalar, got shape {jnp.shape(value)}."
-        )
-    return to_raw(name, value)
 
 
 class Sparsemax(AbstractLagrangian):
@@ -52,7 +43,8 @@ class Sparsemax(AbstractLagrangian):
     \tfrac12 \|p\|^2\Big], \qquad g(x) = \operatorname{sparsemax}(βx),$$
 
     along `axis`: the activation is the Euclidean projection of $βx$ onto the simplex,
-    $[βx − τ]_+$, computed exactly by sorting, with exact zeros. Its energy is
+    $[βx − τ]_+$, computed exactly (the threshold τ by Michelot's support iteration,
+    no sort), with exact zeros. Its energy is
     $\|g\|^2/(2β)$, and so is its convex conjugate $L^*(g)$ on the simplex.
 
     (The entropy of `el.Entmax` at α = 2 is $(1 − \|p\|^2)/2$, so
@@ -85,7 +77,7 @@ class Sparsemax(AbstractLagrangian):
             activations.
         - `axis`: the axis along which the neurons compete.
         """
-        self.raw_beta = _scalar_to_raw("Sparsemax", "beta", beta, positive_to_raw)
+        self.raw_beta = scalar_to_raw("Sparsemax", "beta", beta)
         self.axis = axis
 
     def __check_init__(self):
@@ -163,8 +155,8 @@ class Entmax(AbstractLagrangian):
             it is stored as the unconstrained leaf `raw_beta`.
         - `axis`: the axis along which the neurons compete.
         """
-        self.raw_alpha = _scalar_to_raw("Entmax", "alpha", alpha, above_one_to_raw)
-        self.raw_beta = _scalar_to_raw("Entmax", "beta", beta, positive_to_raw)
+        self.raw_alpha = scalar_to_raw("Entmax", "alpha", alpha, above_one_to_raw)
+        self.raw_beta = scalar_to_raw("Entmax", "beta", beta)
         self.axis = axis
 
     def __check_init__(self):

@@ -18,8 +18,8 @@ from ._functional import softmax
 from ._misc import (
     compute_dtype,
     default_floating_dtype,
-    positive_to_raw,
     raw_to_positive,
+    scalar_to_raw,
 )
 
 
@@ -201,11 +201,9 @@ class LogSumExpSynapse(eqx.Module):
             (norm about 1); set them with `eqx.tree_at` to store given patterns.
         """
         _check_dims(num_patterns=num_patterns, dim=dim)
-        if jnp.ndim(beta) != 0:
-            raise ValueError(f"`beta` must be a scalar, got shape {jnp.shape(beta)}.")
         shape = (num_patterns, dim)
         self.patterns = jr.normal(key, shape, default_floating_dtype()) / math.sqrt(dim)
-        self.raw_beta = positive_to_raw("beta", beta)
+        self.raw_beta = scalar_to_raw("LogSumExpSynapse", "beta", beta)
 
     @property
     def beta(self) -> Float[Array, ""]:

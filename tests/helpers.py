@@ -1,9 +1,21 @@
 """Shared test helpers: tree comparison and central finite differences."""
 
+import importlib.util
+import pathlib
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+def load_script(path: pathlib.Path):
+    """Import a script (an example, a benchmark) from its file, as a module."""
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8):

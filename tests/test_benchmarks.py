@@ -1,21 +1,16 @@
 """Smoke tests of the benchmark scripts at tiny sizes: they run and check their own
 results (each asserts that the library agrees with its hand-written baseline)."""
 
-import importlib.util
 import pathlib
+
+from .helpers import load_script
 
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"benchmarks_{name}", BENCHMARKS / f"{name}.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARKS / f"{name}.py")
 
 
 def test_activations_benchmark_runs(capsys):

@@ -1,7 +1,8 @@
 """Smoke tests of the example scripts: each runs end to end at tiny sizes."""
 
-import importlib.util
 import pathlib
+
+from .helpers import load_script
 
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -25,13 +26,7 @@ LAGRANGIANS = (
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"examples_{name}", EXAMPLES / f"{name}.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py")
 
 
 def test_lagrangians(tmp_path, capsys):
