@@ -9,6 +9,7 @@ import math
 
 import equinox as eqx
 import jax
+import jax.lax as lax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -172,6 +173,48 @@ class ConvSynapse(eqx.Module):
         return -jnp.sum(g2 * conv)
 
 
+def _blocked_logsumexp(
+    patterns: Float[Array, "num_patterns dim"],
+    g: Float[Array, " dim"],
+    beta: Float[Array, ""],
+    block_size: int,
+) -> Float[Array, ""]:
+    r"""$\log \sum_μ e^{β ξ_μ \cdot g}$, computed over the patterns in blocks.
+
+    An online logsumexp: a `lax.scan` over the blocks carries the running maximum $m$
+    of the logits and the running sum $s = \sum e^{y - m}$ (rescaled when $m$ grows),
+    so no more than one block of logits exists at a time. The scan body is wrapped in
+    `jax.checkpoint`: reverse-mode differentiation stores two scalars per block and
+    recomputes each block's logits, so the gradients need no more memory than the
+    values (a gradient in the patterns is, of course, the patterns' size).
+
+    Block $i$ holds the rows $i, i + n_b, i + 2 n_b, \dots$ ($n_b$ blocks): the
+    reshape to `(block_size, num_blocks, dim)` is free, and when the patterns are
+    sharded along their first axis every device reads its own rows, so the scan runs
+    on all devices at once, with no gather. (Contiguous blocks would make XLA gather
+    the sharded patterns onto every device.)
+    """
+    num_patterns, dim = patterns.shape
+    num_blocks = num_patterns // block_size
+    view = patterns.reshape(block_size, num_blocks, dim)
+
+    def body(carry, i):
+        top, total = carry
+        block = lax.dynamic_index_in_dim(view, i, axis=1, keepdims=False)
+        logits = beta * (block @ g)
+        # The maximum only keeps exp in range: it cancels exactly, so it is held
+        # constant for differentiation (as jax.nn.logsumexp does).
+        new_top = lax.stop_gradient(jnp.maximum(top, jnp.max(logits)))
+        total = total * jnp.exp(top - new_top) + jnp.sum(jnp.exp(logits - new_top))
+        return (new_top, total), None
+
+    dtype = jnp.result_type(patterns, g)
+    init = (jnp.asarray(-jnp.inf, dtype), jnp.asarray(0, dtype))
+    body = jax.checkpoint(body, prevent_cse=False)
+    (top, total), _ = lax.scan(body, init, jnp.arange(num_blocks))
+    return top + jnp.log(total)
+
+
 class LogSumExpSynapse(eqx.Module):
     r"""A dense associative memory in one synapse, on one layer:
 
@@ -181,15 +224,29 @@ class LogSumExpSynapse(eqx.Module):
     $Ξ^\top \operatorname{softmax}(β Ξ g)$, the modern Hopfield update; the patterns
     and β > 0 are learnable.
 
+    With `block_size`, the energy and all its gradients are computed over the patterns
+    in blocks of `block_size` with an online logsumexp: the memory they need grows
+    with `block_size`, not with the number of patterns (the direct form holds every
+    logit, a `(batch, num_patterns)` array under `vmap`, and its derivatives). The
+    values and gradients are those of the direct form, to float32 rounding. Sharded
+    patterns (`PartitionSpec("model", None)`) stay sharded in both forms.
+
     ??? cite
         [Hopfield Networks is All You Need](https://arxiv.org/abs/2008.02217)
     """
 
     patterns: Float[Array, "num_patterns dim"]
     raw_beta: Float[Array, ""]
+    block_size: int | None = eqx.field(static=True)
 
     def __init__(
-        self, num_patterns: int, dim: int, beta: ArrayLike = 1.0, *, key: PRNGKeyArray
+        self,
+        num_patterns: int,
+        dim: int,
+        beta: ArrayLike = 1.0,
+        *,
+        block_size: int | None = None,
+        key: PRNGKeyArray,
     ):
         r"""**Arguments:**
 
@@ -197,13 +254,21 @@ class LogSumExpSynapse(eqx.Module):
         - `dim`: the size of the layer (and of each pattern).
         - `beta`: the inverse temperature β > 0 (at least 1e-6), stored as the
             unconstrained `raw_beta`.
+        - `block_size`: optional; if given, a divisor of `num_patterns`: the energy
+            and its gradients are computed over blocks of this many patterns (see
+            above). A few thousand suits CPUs and GPUs alike.
         - `key`: a PRNG key. The patterns are drawn from $\mathcal N(0, 1/\text{dim})$
             (norm about 1); set them with `eqx.tree_at` to store given patterns.
         """
         _check_dims(num_patterns=num_patterns, dim=dim)
+        if block_size is not None:
+            _check_dims(block_size=block_size)
+            _check_block_size(int(num_patterns), block_size)
+            block_size = int(block_size)
         shape = (num_patterns, dim)
         self.patterns = jr.normal(key, shape, default_floating_dtype()) / math.sqrt(dim)
         self.raw_beta = scalar_to_raw("LogSumExpSynapse", "beta", beta)
+        self.block_size = block_size
 
     @property
     def beta(self) -> Float[Array, ""]:
@@ -214,4 +279,25 @@ class LogSumExpSynapse(eqx.Module):
         r"""**Returns:** the energy $-\frac1β \log \sum_μ e^{β ξ_μ \cdot g}$ of `g`."""
         g = jnp.asarray(g)
         _check_shape("LogSumExpSynapse", 1, g, (self.patterns.shape[1],))
-        return -softmax(self.patterns @ g, self.beta, -1)
+        if self.block_size is None:
+            return -softmax(self.patterns @ g, self.beta, -1)
+        _check_block_size(self.patterns.shape[0], self.block_size)
+        out_dtype = jnp.result_type(self.patterns, g)
+        dtype = compute_dtype(out_dtype)
+        beta = self.beta.astype(dtype)
+        patterns, gc = self.patterns.astype(dtype), g.astype(dtype)
+        energy = -_blocked_logsumexp(patterns, gc, beta, self.block_size) / beta
+        return energy.astype(out_dtype)
+
+
+def _check_block_size(num_patterns: int, block_size: int) -> None:
+    if num_patterns % block_size:
+        small = [
+            d for d in range(1, math.isqrt(num_patterns) + 1) if num_patterns % d == 0
+        ]
+        divisors = small + [num_patterns // d for d in small]
+        near = sorted(set(divisors), key=lambda d: abs(d - block_size))[:2]
+        raise ValueError(
+            f"`block_size` must divide the number of patterns ({num_patterns}), got "
+            f"block_size={block_size}; the nearest divisors are {sorted(near)}."
+        )

@@ -19,7 +19,9 @@ def load_script(path: pathlib.Path):
 
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8):
-    return eqx.tree_equal(x, y, typematch=True, rtol=rtol, atol=atol) is True
+    """Same structure, same dtypes, and every leaf close (`eqx.tree_equal` answers a
+    Python bool for structure and a JAX bool for values: both count)."""
+    return bool(eqx.tree_equal(x, y, typematch=True, rtol=rtol, atol=atol))
 
 
 def finite_difference(fn, x, step=1e-6):

@@ -24,3 +24,15 @@ def test_descent_benchmark_runs(capsys):
     _load("descent").main(visible_dim=8, hidden_dim=6, steps=5, grad_steps=5, repeats=2)
     out = capsys.readouterr().out
     assert "| el.descend |" in out and "| checkpoint=True |" in out
+
+
+def test_retrieval_benchmark_runs(capsys):
+    rows = _load("retrieval").main(
+        sizes=(400, 1600), dim=8, batch=4, block_size=100, repeats=2
+    )
+    out = capsys.readouterr().out
+    for name in ("retrieval step", "descend (3 steps)", "training gradient"):
+        assert f"| {name} |" in out
+    # The blocked form's working memory does not grow with the patterns.
+    blocked_temps = [blocked[0] for _, _, _, blocked, _ in rows]
+    assert max(blocked_temps) <= 1.2 * min(blocked_temps) + 0.01
