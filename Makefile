@@ -31,10 +31,13 @@ $(VENV)/.dev-installed: pyproject.toml | $(PY)
 	touch $@
 
 # The float32 suite, then the float64 finite-difference suite in its own process
-# (x64 is enabled for that whole process, never toggled mid-test).
+# (x64 is enabled for that whole process, never toggled mid-test), then the sharding
+# suite in its own process (the CPU split into 4 devices, which XLA sets up only at
+# start; JAX_PLATFORMS=cpu so that a machine with one GPU runs it too).
 test: $(VENV)/.test-installed $(VENV)/.examples-installed
 	$(PY) -m pytest tests -n 2 -q
 	JAX_ENABLE_X64=1 $(PY) -m pytest tests/float64 -n 2 -q
+	JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest tests/sharded -n 2 -q
 
 demo: $(VENV)/.examples-installed
 	$(PY) examples/digits.py
@@ -47,6 +50,7 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/activations.py
 	$(PY) benchmarks/descent.py
+	$(PY) benchmarks/retrieval.py
 
 # The documentation site, into site/: the Lagrangians page's plots are drawn and the
 # API pages generated from the package at build time (docs/hooks.py); --strict makes

@@ -50,6 +50,7 @@ README_LINKS = {
     "#the-dynamics": "energy-descent.md",
     "#learnable-parameters": "training.md",
     "#the-digits-demo": "training.md#the-digits-demo",
+    "#many-patterns-many-devices": "scaling.md",
 }
 
 _README_MARKER = re.compile(r"^<!-- readme: (.+?) -->$", flags=re.MULTILINE)

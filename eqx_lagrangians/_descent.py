@@ -79,7 +79,7 @@ def descend(
     *,
     steps: int,
     step_size: float | Float[ArrayLike, ""] = 0.1,
-    clamp: dict[str, bool | Bool[ArrayLike, "..."]] | None = None,
+    clamp: Mapping[str, bool | Bool[ArrayLike, "..."]] | None = None,
     tol: float | None = None,
     checkpoint: bool = False,
 ) -> DescentResult:

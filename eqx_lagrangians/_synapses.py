@@ -228,8 +228,10 @@ class LogSumExpSynapse(eqx.Module):
     in blocks of `block_size` with an online logsumexp: the memory they need grows
     with `block_size`, not with the number of patterns (the direct form holds every
     logit, a `(batch, num_patterns)` array under `vmap`, and its derivatives). The
-    values and gradients are those of the direct form, to float32 rounding. Sharded
-    patterns (`PartitionSpec("model", None)`) stay sharded in both forms.
+    values and gradients are those of the direct form, to float32 rounding. Patterns
+    sharded by rows over devices (`PartitionSpec("model", None)`) stay sharded in both
+    forms, and so does their gradient, if `block_size` is a multiple of the number of
+    devices they are split over (else XLA gathers them onto every device).
 
     ??? cite
         [Hopfield Networks is All You Need](https://arxiv.org/abs/2008.02217)
@@ -256,7 +258,8 @@ class LogSumExpSynapse(eqx.Module):
             unconstrained `raw_beta`.
         - `block_size`: optional; if given, a divisor of `num_patterns`: the energy
             and its gradients are computed over blocks of this many patterns (see
-            above). A few thousand suits CPUs and GPUs alike.
+            above). A few thousand suits CPUs and GPUs alike; with sharded patterns,
+            a multiple of the number of devices they are split over.
         - `key`: a PRNG key. The patterns are drawn from $\mathcal N(0, 1/\text{dim})$
             (norm about 1); set them with `eqx.tree_at` to store given patterns.
         """

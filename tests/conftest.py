@@ -19,6 +19,11 @@ settings.load_profile("default")
 # The float64 suite needs x64 for its whole process: `JAX_ENABLE_X64=1 pytest
 # tests/float64` (as `make test` does). In a float32 run it is not collected.
 collect_ignore = [] if jax.config.read("jax_enable_x64") else ["float64"]
+# The sharding suite needs 4 devices, which XLA creates on CPU only when told so before
+# JAX starts: `XLA_FLAGS=--xla_force_host_platform_device_count=4 pytest
+# tests/sharded` (as `make test` does). With fewer devices it is not collected.
+if jax.device_count() < 4:
+    collect_ignore.append("sharded")
 
 
 @pytest.fixture
