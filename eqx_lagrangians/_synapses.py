@@ -193,6 +193,8 @@ def _blocked_logsumexp(
     sharded along their first axis every device reads its own rows, so the scan runs
     on all devices at once, with no gather. (Contiguous blocks would make XLA gather
     the sharded patterns onto every device.)
+
+    Computed in `g`'s dtype; each block of patterns is cast to it as it is read.
     """
     num_patterns, dim = patterns.shape
     num_blocks = num_patterns // block_size
@@ -201,15 +203,15 @@ def _blocked_logsumexp(
     def body(carry, i):
         top, total = carry
         block = lax.dynamic_index_in_dim(view, i, axis=1, keepdims=False)
-        logits = beta * (block @ g)
+        # Cast block by block: half-precision patterns are never copied whole.
+        logits = beta * (block.astype(g.dtype) @ g)
         # The maximum only keeps exp in range: it cancels exactly, so it is held
         # constant for differentiation (as jax.nn.logsumexp does).
         new_top = lax.stop_gradient(jnp.maximum(top, jnp.max(logits)))
         total = total * jnp.exp(top - new_top) + jnp.sum(jnp.exp(logits - new_top))
         return (new_top, total), None
 
-    dtype = jnp.result_type(patterns, g)
-    init = (jnp.asarray(-jnp.inf, dtype), jnp.asarray(0, dtype))
+    init = (jnp.asarray(-jnp.inf, g.dtype), jnp.asarray(0, g.dtype))
     body = jax.checkpoint(body, prevent_cse=False)
     (top, total), _ = lax.scan(body, init, jnp.arange(num_blocks))
     return top + jnp.log(total)
@@ -288,8 +290,8 @@ class LogSumExpSynapse(eqx.Module):
         out_dtype = jnp.result_type(self.patterns, g)
         dtype = compute_dtype(out_dtype)
         beta = self.beta.astype(dtype)
-        patterns, gc = self.patterns.astype(dtype), g.astype(dtype)
-        energy = -_blocked_logsumexp(patterns, gc, beta, self.block_size) / beta
+        gc = g.astype(dtype)
+        energy = -_blocked_logsumexp(self.patterns, gc, beta, self.block_size) / beta
         return energy.astype(out_dtype)
 
 

@@ -126,6 +126,29 @@ def test_half_precision_queries(dtype, getkey):
     np.testing.assert_allclose(energy, direct(query), rtol=1e-6, atol=1e-6)
 
 
+def test_half_precision_patterns(getkey):
+    """bfloat16 patterns: the logits are computed in float32 block by block, and the
+    gradient in the patterns is bfloat16 like them."""
+    direct, blocked = _pair(24, 8, 6, getkey())
+
+    def half(s):
+        return eqx.tree_at(lambda s: s.patterns, s, s.patterns.astype(jnp.bfloat16))
+
+    exact = eqx.tree_at(  # the direct form, on the bfloat16 values held in float32
+        lambda s: s.patterns, direct, half(direct).patterns.astype(jnp.float32)
+    )
+    query = jr.normal(getkey(), (8,))
+    energy = half(blocked)(query)
+    assert energy.dtype == jnp.float32
+    np.testing.assert_allclose(energy, exact(query), rtol=1e-6, atol=1e-6)
+    grads = eqx.filter_grad(lambda s: s(query))(half(blocked))
+    assert grads.patterns.dtype == jnp.bfloat16
+    expected = eqx.filter_grad(lambda s: s(query))(exact).patterns
+    np.testing.assert_allclose(
+        grads.patterns.astype(jnp.float32), expected, rtol=1e-2, atol=1e-3
+    )
+
+
 def test_memory_grows_with_block_size_not_patterns(getkey):
     """XLA's account of the compiled training gradient (energies of a batch of
     queries, differentiated in the patterns and β): the blocked form's working
