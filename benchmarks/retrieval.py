@@ -9,7 +9,10 @@ online logsumexp over blocks of 4000 patterns). Three computations:
 1. **retrieval step**: the energies and their gradients in the queries (the input each
    query receives, what every step of `el.descend` computes);
 2. **descend**: `jax.vmap(el.descend)` of the one-layer memory, 3 steps;
-3. **training gradient**: the gradient of the summed energies in the patterns and β.
+3. **training gradient**: the gradient of the summed energies in the patterns and β;
+4. **training through descend**: the gradient of a loss of the states after the 3
+   steps of descent, in the patterns and β (second order: through each step's
+   gradient in the queries).
 
 Memory is XLA's own account of each compiled program (`memory_analysis()`): `temp` is
 the working memory on top of the inputs and outputs, `peak` adds the inputs and
@@ -81,10 +84,20 @@ def training_gradient(synapse, queries):
     return grads.patterns, grads.raw_beta
 
 
+def training_through_descent(synapse, queries):
+    def loss(synapse):
+        states, _ = descent(synapse, queries)
+        return jnp.mean((states - queries) ** 2)
+
+    grads = eqx.filter_grad(loss)(synapse)
+    return grads.patterns, grads.raw_beta
+
+
 COMPUTATIONS = {
     "retrieval step": retrieval_step,
     "descend (3 steps)": descent,
     "training gradient": training_gradient,
+    "training through descend": training_through_descent,
 }
 
 

@@ -8,8 +8,10 @@ import jax.lax as lax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from ._blocked import check_block_sharding
 from ._memory import AssociativeMemory
 from ._misc import check_positive, default_floating_dtype
+from ._synapses import LogSumExpSynapse
 
 
 class DescentResult(eqx.Module):
@@ -125,6 +127,9 @@ def descend(
     step_size = check_positive("step_size", step_size)
     if tol is not None:
         check_positive("tol", tol)
+    for synapse in memory.synapses.values():  # while the patterns are still concrete
+        if isinstance(synapse, LogSumExpSynapse) and synapse.block_size is not None:
+            check_block_sharding(synapse.patterns, synapse.block_size)
     # Arrays, not Python floats: a new step size or tolerance must not recompile.
     step_array = jnp.asarray(step_size, default_floating_dtype())
     tol_array = None if tol is None else jnp.asarray(tol, jnp.float32)

@@ -9,12 +9,12 @@ import math
 
 import equinox as eqx
 import jax
-import jax.lax as lax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ._blocked import blocked_logsumexp, check_block_sharding
 from ._functional import softmax
 from ._misc import (
     compute_dtype,
@@ -173,50 +173,6 @@ class ConvSynapse(eqx.Module):
         return -jnp.sum(g2 * conv)
 
 
-def _blocked_logsumexp(
-    patterns: Float[Array, "num_patterns dim"],
-    g: Float[Array, " dim"],
-    beta: Float[Array, ""],
-    block_size: int,
-) -> Float[Array, ""]:
-    r"""$\log \sum_μ e^{β ξ_μ \cdot g}$, computed over the patterns in blocks.
-
-    An online logsumexp: a `lax.scan` over the blocks carries the running maximum $m$
-    of the logits and the running sum $s = \sum e^{y - m}$ (rescaled when $m$ grows),
-    so no more than one block of logits exists at a time. The scan body is wrapped in
-    `jax.checkpoint`: reverse-mode differentiation stores two scalars per block and
-    recomputes each block's logits, so the gradients need no more memory than the
-    values (a gradient in the patterns is, of course, the patterns' size).
-
-    Block $i$ holds the rows $i, i + n_b, i + 2 n_b, \dots$ ($n_b$ blocks): the
-    reshape to `(block_size, num_blocks, dim)` is free, and when the patterns are
-    sharded along their first axis every device reads its own rows, so the scan runs
-    on all devices at once, with no gather. (Contiguous blocks would make XLA gather
-    the sharded patterns onto every device.)
-
-    Computed in `g`'s dtype; each block of patterns is cast to it as it is read.
-    """
-    num_patterns, dim = patterns.shape
-    num_blocks = num_patterns // block_size
-    view = patterns.reshape(block_size, num_blocks, dim)
-
-    def body(carry, i):
-        top, total = carry
-        block = lax.dynamic_index_in_dim(view, i, axis=1, keepdims=False)
-        # Cast block by block: half-precision patterns are never copied whole.
-        logits = beta * (block.astype(g.dtype) @ g)
-        # The maximum only keeps exp in range: it cancels exactly, so it is held
-        # constant for differentiation (as jax.nn.logsumexp does).
-        new_top = lax.stop_gradient(jnp.maximum(top, jnp.max(logits)))
-        total = total * jnp.exp(top - new_top) + jnp.sum(jnp.exp(logits - new_top))
-        return (new_top, total), None
-
-    init = (jnp.asarray(-jnp.inf, g.dtype), jnp.asarray(0, g.dtype))
-    body = jax.checkpoint(body, prevent_cse=False)
-    (top, total), _ = lax.scan(body, init, jnp.arange(num_blocks))
-    return top + jnp.log(total)
-
-
 class LogSumExpSynapse(eqx.Module):
     r"""A dense associative memory in one synapse, on one layer:
 
@@ -226,14 +182,20 @@ class LogSumExpSynapse(eqx.Module):
     $Ξ^\top \operatorname{softmax}(β Ξ g)$, the modern Hopfield update; the patterns
     and β > 0 are learnable.
 
-    With `block_size`, the energy and all its gradients are computed over the patterns
-    in blocks of `block_size` with an online logsumexp: the memory they need grows
-    with `block_size`, not with the number of patterns (the direct form holds every
-    logit, a `(batch, num_patterns)` array under `vmap`, and its derivatives). The
-    values and gradients are those of the direct form, to float32 rounding. Patterns
-    sharded by rows over devices (`PartitionSpec("model", None)`) stay sharded in both
-    forms, and so does their gradient, if `block_size` is a multiple of the number of
-    devices they are split over (else XLA gathers them onto every device).
+    With `block_size`, the energy, the input and their derivatives (in the query, the
+    patterns and β, to any order: gradients through `el.descend` included) are
+    computed over the patterns in blocks of `block_size`, with an online logsumexp
+    and a custom JVP whose sums are blocked scans. The working memory is then a few
+    blocks of logits, plus buffers the size of the patterns for a gradient in them;
+    the direct form holds every logit, a `(batch, num_patterns)` array under `vmap`,
+    and its derivatives. The values and derivatives are those of the direct form, to
+    float32 rounding.
+
+    Patterns split by rows over devices (`PartitionSpec("model", None)`) stay split
+    in both forms, and so does their gradient, if `block_size` is a multiple of the
+    number of devices they are split over. Otherwise XLA would gather them onto every
+    device: the synapse called outside `jit` and `el.descend` raise a `ValueError`
+    instead (inside a `jit` of your own the layout cannot be seen).
 
     ??? cite
         [Hopfield Networks is All You Need](https://arxiv.org/abs/2008.02217)
@@ -287,11 +249,13 @@ class LogSumExpSynapse(eqx.Module):
         if self.block_size is None:
             return -softmax(self.patterns @ g, self.beta, -1)
         _check_block_size(self.patterns.shape[0], self.block_size)
+        check_block_sharding(self.patterns, self.block_size)
         out_dtype = jnp.result_type(self.patterns, g)
         dtype = compute_dtype(out_dtype)
         beta = self.beta.astype(dtype)
         gc = g.astype(dtype)
-        energy = -_blocked_logsumexp(self.patterns, gc, beta, self.block_size) / beta
+        lse, _ = blocked_logsumexp(gc, self.patterns, beta, self.block_size)
+        energy = -lse / beta
         return energy.astype(out_dtype)
 
 

@@ -31,8 +31,17 @@ def test_retrieval_benchmark_runs(capsys):
         sizes=(400, 1600), dim=8, batch=4, block_size=100, repeats=2
     )
     out = capsys.readouterr().out
-    for name in ("retrieval step", "descend (3 steps)", "training gradient"):
+    for name in (
+        "retrieval step",
+        "descend (3 steps)",
+        "training gradient",
+        "training through descend",
+    ):
         assert f"| {name} |" in out
-    # The blocked form's working memory does not grow with the patterns.
-    blocked_temps = [blocked[0] for _, _, _, blocked, _ in rows]
-    assert max(blocked_temps) <= 1.2 * min(blocked_temps) + 0.01
+    # The blocked form's working memory does not grow with the patterns, except by
+    # buffers of the patterns' size for a gradient through descent.
+    temps = {(n, name): blocked[0] for n, name, _, blocked, _ in rows}
+    growth_allowed = {"training through descend": 3 * (1600 - 400) * 8 * 4 / 2**20}
+    for name in {name for _, name in temps}:
+        allowed = growth_allowed.get(name, 0.0)
+        assert temps[1600, name] <= 1.2 * temps[400, name] + 0.01 + allowed, name

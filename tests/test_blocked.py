@@ -117,6 +117,30 @@ def test_no_overflow_and_nan_propagates(getkey):
     assert bool(jnp.isnan(blocked(jnp.array([0.0, jnp.nan, 1.0]))))
 
 
+def test_infinite_logits_as_the_direct_form(getkey):
+    """A query that overflows gives logits of −∞ (weight 0), as in the direct form;
+    when every logit is −∞, energy and input are 0 (a wholly masked softmax)."""
+    direct, blocked = _pair(4, 2, 2, getkey(), beta=10.0)
+    patterns = jnp.array([[-1.0, 1.0], [0.0, 1.0], [-1.0, 1.0], [0.0, 1.0]])
+
+    def set_patterns(s):
+        return eqx.tree_at(lambda s: s.patterns, s, patterns)
+
+    direct, blocked = set_patterns(direct), set_patterns(blocked)
+    # Logits [−∞, 10, −∞, 10]: the first block holds only −∞.
+    query = jnp.array([3e38, 1.0])
+    assert bool(jnp.isfinite(blocked(query)))
+    np.testing.assert_allclose(blocked(query), direct(query), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.grad(blocked)(query), jax.grad(direct)(query), rtol=1e-6, atol=1e-6
+    )
+    # Every logit −∞.
+    allneg = eqx.tree_at(lambda s: s.patterns, blocked, -jnp.ones((4, 2)))
+    query = jnp.array([3e38, 3e38])
+    assert float(allneg(query)) == 0.0
+    assert bool(jnp.all(jax.grad(allneg)(query) == 0))
+
+
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
 def test_half_precision_queries(dtype, getkey):
     direct, blocked = _pair(30, 4, 10, getkey())
@@ -149,31 +173,70 @@ def test_half_precision_patterns(getkey):
     )
 
 
-def test_memory_grows_with_block_size_not_patterns(getkey):
-    """XLA's account of the compiled training gradient (energies of a batch of
-    queries, differentiated in the patterns and β): the blocked form's working
-    memory stays flat as the patterns grow eightfold, the direct form's does not."""
+def _temp_mib(function, *args):
+    compiled = jax.jit(function).lower(*args).compile()
+    analysis = compiled.memory_analysis()
+    assert analysis is not None
+    return analysis.temp_size_in_bytes / 2**20
 
-    def temp_bytes(synapse, queries):
-        params, static = eqx.partition(synapse, eqx.is_array)
-        fn = jax.jit(jax.grad(lambda p, q: _batch_energy(eqx.combine(p, static), q)))
-        analysis = fn.lower(params, queries).compile().memory_analysis()
-        assert analysis is not None
-        return analysis.temp_size_in_bytes
 
-    queries = jr.normal(getkey(), (64, 32))
-    temps = {}
-    for num_patterns in (2_000, 16_000):
-        direct, blocked = _pair(num_patterns, 32, 500, getkey())
-        temps[num_patterns] = (
-            temp_bytes(direct, queries),
-            temp_bytes(blocked, queries),
+def _gradients(synapse):
+    """Three gradients in the patterns and β of a batch of queries, each as a function
+    of (the synapse's arrays, queries): of the energies; of the retrieval updates (a
+    second-order gradient); of a loss through 3 steps of `el.descend`."""
+    params, static = eqx.partition(synapse, eqx.is_array)
+
+    def energies(params, queries):
+        return _batch_energy(eqx.combine(params, static), queries)
+
+    def updates(params, queries):
+        update = jax.vmap(jax.grad(eqx.combine(params, static)))(queries)
+        return jnp.sum(update**2)
+
+    def through_descent(params, queries):
+        memory = el.AssociativeMemory(
+            neurons={"v": el.NeuronLayer(el.Identity(), queries.shape[-1])},
+            synapses={"lse": eqx.combine(params, static)},
+            connections=[(("v",), "lse")],
         )
-    (direct_small, blocked_small), (direct_large, blocked_large) = temps.values()
-    assert direct_large > 6 * direct_small
-    assert blocked_large < 1.2 * blocked_small
-    # The blocked working memory is about one block of logits per query, not more.
-    assert blocked_large < 8 * 64 * 500 * 4
+
+        def one(query):
+            return el.descend(memory, {"v": query}, steps=3, step_size=0.5).states
+
+        return jnp.sum((jax.vmap(one)(queries)["v"] - queries) ** 2)
+
+    return params, [jax.grad(f) for f in (energies, updates, through_descent)]
+
+
+def test_memory_grows_with_block_size_not_batch_times_patterns(getkey):
+    """XLA's account of the compiled gradients: the direct form's working memory grows
+    with batch × patterns (all the logits); the blocked form's does not: it is a few
+    blocks of logits and, for gradients in the patterns, buffers of the patterns'
+    own size."""
+    dim, block = 32, 500
+    temps = {}
+    for num_patterns, batch in [(2_000, 64), (16_000, 64), (16_000, 256)]:
+        direct, blocked = _pair(num_patterns, dim, block, getkey())
+        queries = jr.normal(getkey(), (batch, dim))
+        for form, synapse in (("direct", direct), ("blocked", blocked)):
+            params, gradients = _gradients(synapse)
+            temps[form, num_patterns, batch] = [
+                _temp_mib(gradient, params, queries) for gradient in gradients
+            ]
+    patterns_mib = 16_000 * dim * 4 / 2**20  # 1.95 MiB
+    for k in range(3):
+        direct = {key[1:]: temp[k] for key, temp in temps.items() if key[0] == "direct"}
+        blocked = {
+            key[1:]: temp[k] for key, temp in temps.items() if key[0] == "blocked"
+        }
+        # Direct: 8× the patterns, 4× the batch: ~8× and ~4× the memory.
+        assert direct[16_000, 64] > 5 * direct[2_000, 64], (k, direct)
+        assert direct[16_000, 256] > 3 * direct[16_000, 64], (k, direct)
+        # Blocked: 4× the batch adds ~4 blocks of logits (4 × 64 × 500 × 4 B =
+        # 0.5 MiB) at most; 8× the patterns adds at most 3 pattern-sized buffers.
+        assert blocked[16_000, 256] < blocked[16_000, 64] + 1.5, (k, blocked)
+        assert blocked[16_000, 64] < blocked[2_000, 64] + 3 * patterns_mib, (k, blocked)
+        assert blocked[16_000, 256] < direct[16_000, 256] / 5, (k, blocked, direct)
 
 
 @pytest.mark.parametrize("block_size", [0, -4, True, 2.5, "4"])
