@@ -22,6 +22,9 @@ The work is split over a mesh of the devices, with axes `("data", "model")`:
 - data parallel: the queries are split along the batch axis,
   `PartitionSpec("data", None)`; the rest of the memory (β) is a copy on every device.
 
+By default the mesh is 1 × n: the patterns are split over all n devices. With
+`--data 2`, 2 devices split the queries and n / 2 the patterns (a 2 × 2 mesh on 4).
+
 For 1, 2 and 4 devices (`jax.devices()[:n]`) it prints the mesh, what each device
 holds, the accuracy, the mean overlap with the right pattern, the largest difference
 of the retrieved states from the 1-device result, and the throughput (queries/s, the
@@ -36,6 +39,7 @@ on a machine with several GPUs the same code splits real work.
 ```
 .venv/bin/python examples/sharded.py
 .venv/bin/python examples/sharded.py --num-patterns 16384 --dim 256 --flip 0.3
+.venv/bin/python examples/sharded.py --data 2 --block-size none
 ```
 """
 
@@ -51,6 +55,7 @@ if "jax" not in sys.modules and _COUNT_FLAG not in os.environ.get("XLA_FLAGS", "
     os.environ["XLA_FLAGS"] = f"{flags} {_COUNT_FLAG}=4".strip()
 
 import argparse
+import math
 import statistics
 import time
 
@@ -65,13 +70,10 @@ from jaxtyping import Array, Float, Int
 import eqx_lagrangians as el
 
 
-def mesh_shape(num_devices: int) -> tuple[int, int]:
-    """`(data, model)` with `data * model == num_devices`, as square as possible and
-    the larger share to 'model' (1 → 1 × 1, 2 → 1 × 2, 4 → 2 × 2, 8 → 2 × 4)."""
-    data = 1
-    for d in range(1, num_devices + 1):
-        if num_devices % d == 0 and d * d <= num_devices:
-            data = d
+def mesh_shape(num_devices: int, data: int) -> tuple[int, int]:
+    """`(data, model)` for `num_devices`: `data` devices along the batch (fewer if
+    `num_devices` is not a multiple of it), the rest along the patterns."""
+    data = math.gcd(data, num_devices)
     return data, num_devices // data
 
 
@@ -154,6 +156,7 @@ def main(
     step_size: float = 0.5,
     block_size: int | None = 1024,
     device_counts: tuple[int, ...] = (1, 2, 4),
+    data: int = 1,
     repeats: int = 5,
     seed: int = 0,
 ) -> list[dict]:
@@ -170,6 +173,9 @@ def main(
         form.
     - `device_counts`: the numbers of devices to run on (those above
         `jax.device_count()` are skipped).
+    - `data`: how many of them split the queries (data parallel; at most the
+        greatest common divisor with the device count); the others split the
+        patterns. The default 1 splits the patterns over all the devices.
     - `repeats`: timed runs per device count, after one that compiles.
     - `seed`: for the patterns and queries.
 
@@ -194,8 +200,9 @@ def main(
         if n > available:
             print(f"skipping {n} devices: only {available} exist")
             continue
-        data, model = mesh_shape(n)
-        mesh = Mesh(np.array(jax.devices()[:n]).reshape(data, model), ("data", "model"))
+        data_devices, model = mesh_shape(n, data)
+        devices = np.array(jax.devices()[:n]).reshape(data_devices, model)
+        mesh = Mesh(devices, ("data", "model"))
         sharded_memory, sharded_queries = shard(memory, queries, mesh)
         states, nearest = retrieve(sharded_memory, sharded_queries, steps, step_size)
         jax.block_until_ready((states, nearest))  # compiled now
@@ -216,7 +223,7 @@ def main(
         rows.append(
             {
                 "devices": n,
-                "mesh": (data, model),
+                "mesh": (data_devices, model),
                 "patterns_per_device": held_patterns,
                 "queries_per_device": held_queries,
                 "accuracy": float(np.mean(np.asarray(nearest) == labels)),
@@ -281,6 +288,12 @@ if __name__ == "__main__":
         help="patterns per block of the online logsumexp, or 'none' (direct form)",
     )
     parser.add_argument("--device-counts", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument(
+        "--data",
+        type=int,
+        default=1,
+        help="devices that split the queries; the others split the patterns",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
