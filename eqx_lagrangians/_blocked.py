@@ -41,12 +41,9 @@ import jax
 import jax.core
 import jax.lax as lax
 import jax.numpy as jnp
-from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Float
 
-
-def _is_zero(tangent) -> bool:
-    return isinstance(tangent, SymbolicZero)
+from ._functional import _is_zero
 
 
 def _view(patterns: Array, block_size: int) -> Array:

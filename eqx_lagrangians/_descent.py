@@ -8,7 +8,6 @@ import jax.lax as lax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from ._blocked import check_block_sharding
 from ._memory import AssociativeMemory
 from ._misc import check_positive, default_floating_dtype
 from ._synapses import LogSumExpSynapse
@@ -128,8 +127,8 @@ def descend(
     if tol is not None:
         check_positive("tol", tol)
     for synapse in memory.synapses.values():  # while the patterns are still concrete
-        if isinstance(synapse, LogSumExpSynapse) and synapse.block_size is not None:
-            check_block_sharding(synapse.patterns, synapse.block_size)
+        if isinstance(synapse, LogSumExpSynapse):
+            synapse._check_blocks()
     # Arrays, not Python floats: a new step size or tolerance must not recompile.
     step_array = jnp.asarray(step_size, default_floating_dtype())
     tol_array = None if tol is None else jnp.asarray(tol, jnp.float32)

@@ -242,14 +242,20 @@ class LogSumExpSynapse(eqx.Module):
         """The effective inverse temperature β = softplus(raw_beta) + 1e-6."""
         return raw_to_positive(self.raw_beta)
 
+    def _check_blocks(self) -> None:
+        """With `block_size`: it divides the number of patterns (which `eqx.tree_at`
+        may have changed) and fits their layout over devices, where that is visible."""
+        if self.block_size is not None:
+            _check_block_size(self.patterns.shape[0], self.block_size)
+            check_block_sharding(self.patterns, self.block_size)
+
     def __call__(self, g: ArrayLike) -> Float[Array, ""]:
         r"""**Returns:** the energy $-\frac1β \log \sum_μ e^{β ξ_μ \cdot g}$ of `g`."""
         g = jnp.asarray(g)
         _check_shape("LogSumExpSynapse", 1, g, (self.patterns.shape[1],))
         if self.block_size is None:
             return -softmax(self.patterns @ g, self.beta, -1)
-        _check_block_size(self.patterns.shape[0], self.block_size)
-        check_block_sharding(self.patterns, self.block_size)
+        self._check_blocks()
         out_dtype = jnp.result_type(self.patterns, g)
         dtype = compute_dtype(out_dtype)
         beta = self.beta.astype(dtype)
